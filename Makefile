@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test test-slow test-all bench lint compose-check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+$(VENV)/.server-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[server]'
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[dev]'
+	@touch $@ $(VENV)/.server-installed
+
+## Set up and start the service on 127.0.0.1:8000 (embedded mode unless REDIS_URL is set).
+run: $(VENV)/.server-installed
+	$(BIN)/verirl serve
+
+## Set up and run the whole test suite (fast tests; see test-slow).
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## Long fault and load tests.
+test-slow: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/score_bench.py
+	$(BIN)/python bench/math_bench.py
+	$(BIN)/python bench/code_bench.py
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check verirl service workers sandbox tests bench
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,1 @@
+"""The FastAPI deployable: app factory, routes, dependencies, dispatch, storage."""

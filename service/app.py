@@ -1,0 +1,68 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from verirl import __version__
+from verirl.settings import Settings, get_settings
+
+from . import errors
+from .deps import require_api_key
+from .dispatch import make_dispatcher
+from .jobs import JobRunner
+from .middleware import BodyLimitMiddleware, RequestIdMiddleware
+from .routes import health, score
+from .store import RedisStore, SQLiteStore
+
+log = logging.getLogger("verirl.api")
+
+
+def _make_store(settings: Settings):
+    if settings.redis_url:
+        import redis.asyncio as aredis
+
+        return RedisStore(aredis.Redis.from_url(settings.redis_url), settings.job_ttl_s)
+    return SQLiteStore(settings.data_dir / "verirl.sqlite3")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.dispatcher = make_dispatcher(settings)
+        app.state.store = _make_store(settings)
+        app.state.runner = JobRunner(app.state.dispatcher, app.state.store, settings)
+        try:
+            resumed = await app.state.runner.resume()
+            if resumed:
+                log.info("resumed %d unfinished async jobs", resumed)
+        except Exception as exc:
+            log.warning("could not resume open jobs: %s", exc)
+        log.info("verirl %s ready (%s mode)", __version__, settings.mode)
+        try:
+            yield
+        finally:
+            await app.state.runner.close()
+            await app.state.dispatcher.close()
+            await app.state.store.close()
+
+    app = FastAPI(
+        title="verirl",
+        version=__version__,
+        description="Verifiable rewards and data curation for RL of reasoning LLMs.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = [k.encode() for k in settings.api_key_list]
+    errors.install(app)
+    auth = [Depends(require_api_key)]
+    app.include_router(health.router, dependencies=[])
+    app.include_router(score.router, dependencies=auth)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    app.add_middleware(RequestIdMiddleware)
+    return app

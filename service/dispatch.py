@@ -1,0 +1,313 @@
+"""Send prepared items to verifier processes and collect one result per item.
+
+Two dispatchers, one contract (``await score(items, deadline)`` returns a list
+of result dicts as long as ``items``, in order, by the deadline):
+
+* :class:`EmbeddedDispatcher` owns a :class:`verirl.pool.VerifierPool` in the
+  API process (no Redis).
+* :class:`RQDispatcher` splits items into chunks, enqueues one RQ job per chunk
+  (``workers.jobs.score_chunk``), and waits for the chunk results that workers
+  push to a per-request Redis list. A watchdog re-enqueues a chunk whose worker
+  stopped beating (SIGKILL, machine lost) once, then marks its items ``error``;
+  items still missing at the deadline are ``timeout``. Nothing hangs and no
+  item goes missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, Protocol
+
+from verirl.errors import Overloaded, ServiceUnavailable
+from verirl.scoring import failure_result, item_budget
+
+log = logging.getLogger("verirl.dispatch")
+
+RESULTS_TTL_S = 3600
+HEARTBEAT_GRACE_S = 3.0
+MAX_ATTEMPTS = 2
+
+
+class Dispatcher(Protocol):
+    mode: str
+
+    async def score(self, items: list[dict], deadline: float) -> list[dict]: ...
+    async def info(self) -> dict[str, Any]: ...
+    async def ready(self) -> tuple[bool, str]: ...
+    async def queue_depth(self) -> int: ...
+    async def close(self) -> None: ...
+
+
+class EmbeddedDispatcher:
+    mode = "embedded"
+
+    def __init__(self, workers: int, item_timeout_s: float, max_queue_depth: int) -> None:
+        from verirl.pool import VerifierPool
+
+        self.pool = VerifierPool(workers)
+        self.item_timeout_s = item_timeout_s
+        self.max_queue_depth = max_queue_depth
+
+    async def score(self, items: list[dict], deadline: float) -> list[dict]:
+        if self.pool.queued + len(items) > self.max_queue_depth:
+            raise Overloaded(f"{self.pool.queued} items are waiting; retry later")
+        cfuts = [self.pool.submit(it, item_budget(it, self.item_timeout_s)) for it in items]
+        afuts = [asyncio.wrap_future(f) for f in cfuts]
+        remaining = deadline - time.monotonic()
+        if afuts:
+            await asyncio.wait(afuts, timeout=max(0.0, remaining))
+        out: list[dict] = []
+        for it, cf, af in zip(items, cfuts, afuts, strict=True):
+            if af.done() and not af.cancelled():
+                out.append(af.result())
+            else:
+                cf.cancel()  # a queued item is dropped; a running one ends at its own budget
+                out.append(failure_result(it, "timeout", "request deadline reached before this item was graded"))
+        return out
+
+    async def info(self) -> dict[str, Any]:
+        return {"workers": [{"name": f"embedded-{socket.gethostname()}", **self.pool.stats()}]}
+
+    async def ready(self) -> tuple[bool, str]:
+        st = self.pool.stats()
+        return (st["alive"] > 0, f"{st['alive']}/{st['size']} verifier processes alive")
+
+    async def queue_depth(self) -> int:
+        return self.pool.queued
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.pool.close)
+
+
+def _chunks(n: int, size: int) -> list[range]:
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+class RQDispatcher:
+    mode = "distributed"
+
+    def __init__(
+        self,
+        redis_url: str,
+        queue_name: str,
+        chunk_size: int,
+        item_timeout_s: float,
+        max_queue_depth: int,
+    ) -> None:
+        import redis
+        import redis.asyncio as aredis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.sync = redis.Redis.from_url(redis_url)
+        self.r = aredis.Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.sync, serializer=JSONSerializer)
+        self.queue_name = queue_name
+        self.chunk_size = chunk_size
+        self.item_timeout_s = item_timeout_s
+        self.max_queue_depth = max_queue_depth
+
+    # -- enqueue ---------------------------------------------------------------
+
+    def _enqueue(self, specs: list[tuple[str, dict, int]]) -> None:
+        from rq import Queue
+
+        datas = [
+            Queue.prepare_data(
+                "workers.jobs.score_chunk",
+                args=(payload,),
+                job_id=job_id,
+                timeout=timeout,
+                result_ttl=120,
+                failure_ttl=600,
+                ttl=RESULTS_TTL_S,
+                description=f"verirl chunk {payload['chunk']} ({len(payload['items'])} items)",
+            )
+            for job_id, payload, timeout in specs
+        ]
+        with self.sync.pipeline() as pipe:
+            self.queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+
+    def _payload(self, rid: str, idx: int, attempt: int, items: list[dict]) -> tuple[str, dict, int]:
+        budgets = [item_budget(it, self.item_timeout_s) for it in items]
+        payload = {
+            "request_id": rid,
+            "results_key": f"verirl:res:{rid}",
+            "chunk": idx,
+            "attempt": attempt,
+            "items": items,
+            "budgets": budgets,
+        }
+        return f"verirl-{rid}-{idx}-{attempt}", payload, int(sum(budgets)) + 60
+
+    # -- score -----------------------------------------------------------------
+
+    async def score(self, items: list[dict], deadline: float) -> list[dict]:
+        depth = await self.queue_depth()
+        if depth + len(items) > self.max_queue_depth:
+            raise Overloaded(f"about {depth} items are waiting; retry later")
+        rid = uuid.uuid4().hex
+        chunks = _chunks(len(items), self.chunk_size)
+        specs = [self._payload(rid, i, 1, [items[j] for j in rng]) for i, rng in enumerate(chunks)]
+        try:
+            await asyncio.to_thread(self._enqueue, specs)
+        except Exception as exc:  # redis down: a clean 503, never a hang
+            raise ServiceUnavailable(f"queue unavailable: {type(exc).__name__}") from None
+        results: list[dict | None] = [None] * len(items)
+        pending: dict[int, dict[str, Any]] = {
+            i: {"job_id": specs[i][0], "attempt": 1, "dead_since": None, "done_since": None} for i in range(len(chunks))
+        }
+        key = f"verirl:res:{rid}"
+        last_check = time.monotonic()
+        try:
+            while pending:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                try:
+                    got = await self.r.blpop([key], timeout=max(0.05, min(1.0, deadline - now)))
+                except Exception as exc:
+                    log.warning("redis error while waiting for results: %s", exc)
+                    await asyncio.sleep(0.5)
+                    got = None
+                while got is not None:
+                    msg = json.loads(got[1])
+                    idx = msg["chunk"]
+                    if idx in pending:
+                        del pending[idx]
+                        for j, res in zip(chunks[idx], msg["results"], strict=True):
+                            results[j] = res
+                    got = await self._lpop(key) if pending else None
+                if pending and time.monotonic() - last_check >= 1.0:
+                    last_check = time.monotonic()
+                    await self._watch(rid, chunks, items, pending, results)
+        finally:
+            try:
+                await self.r.delete(key)
+            except Exception:
+                pass
+        for i in list(pending):
+            for j in chunks[i]:
+                if results[j] is None:
+                    results[j] = failure_result(
+                        items[j], "timeout", "request deadline reached before this item was graded"
+                    )
+        if pending:
+            await asyncio.to_thread(self._cancel, [p["job_id"] for p in pending.values()])
+        return [r for r in results if r is not None]
+
+    async def _lpop(self, key: str) -> tuple[bytes, bytes] | None:
+        raw = await self.r.lpop(key)
+        return (key.encode(), raw) if raw is not None else None
+
+    async def _watch(
+        self,
+        rid: str,
+        chunks: list[range],
+        items: list[dict],
+        pending: dict[int, dict[str, Any]],
+        results: list[dict | None],
+    ) -> None:
+        idxs = list(pending)
+        async with self.r.pipeline(transaction=False) as p:
+            for i in idxs:
+                jid = pending[i]["job_id"]
+                p.hget(f"rq:job:{jid}", "status")
+                p.exists(f"verirl:hb:{jid}")
+            raw = await p.execute()
+        now = time.monotonic()
+        retry: list[tuple[int, str]] = []
+        for n, i in enumerate(idxs):
+            status = raw[2 * n].decode() if raw[2 * n] else None
+            beating = bool(raw[2 * n + 1])
+            st = pending[i]
+            lost_reason = None
+            if status in ("failed", "stopped", "canceled"):
+                lost_reason = f"job {status}"
+            elif status == "started" and not beating:
+                st["dead_since"] = st["dead_since"] or now
+                if now - st["dead_since"] >= HEARTBEAT_GRACE_S:
+                    lost_reason = "worker stopped beating"
+            elif status in ("finished", None):
+                st["done_since"] = st["done_since"] or now
+                if now - st["done_since"] >= HEARTBEAT_GRACE_S:
+                    lost_reason = "job vanished" if status is None else "job finished without results"
+            else:
+                st["dead_since"] = None
+            if lost_reason:
+                retry.append((i, lost_reason))
+        respecs = []
+        for i, reason in retry:
+            st = pending[i]
+            if st["attempt"] < MAX_ATTEMPTS:
+                log.warning("chunk %s of %s lost (%s); re-enqueueing", i, rid, reason)
+                spec = self._payload(rid, i, st["attempt"] + 1, [items[j] for j in chunks[i]])
+                respecs.append(spec)
+                pending[i] = {"job_id": spec[0], "attempt": st["attempt"] + 1, "dead_since": None, "done_since": None}
+            else:
+                log.error("chunk %s of %s lost twice (%s); marking its items error", i, rid, reason)
+                for j in chunks[i]:
+                    results[j] = failure_result(items[j], "error", f"worker lost while grading ({reason})")
+                del pending[i]
+        if respecs:
+            await asyncio.to_thread(self._enqueue, respecs)
+
+    def _cancel(self, job_ids: list[str]) -> None:
+        from rq.job import Job
+
+        for jid in job_ids:
+            try:
+                Job.fetch(jid, connection=self.sync).cancel()
+            except Exception:
+                pass
+
+    # -- status ----------------------------------------------------------------
+
+    async def workers(self) -> list[dict[str, Any]]:
+        out = []
+        async for key in self.r.scan_iter(match="verirl:worker:*", count=500):
+            raw = await self.r.get(key)
+            if raw:
+                out.append(json.loads(raw))
+        return sorted(out, key=lambda w: w.get("name", ""))
+
+    async def info(self) -> dict[str, Any]:
+        return {"workers": await self.workers(), "queue": self.queue_name}
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self.r.ping()
+        except Exception as exc:
+            return False, f"redis unreachable: {type(exc).__name__}"
+        n = len(await self.workers())
+        return (n > 0, f"{n} workers alive")
+
+    async def queue_depth(self) -> int:
+        try:
+            jobs = await self.r.llen(f"rq:queue:{self.queue_name}")
+        except Exception as exc:
+            raise ServiceUnavailable(f"queue unavailable: {type(exc).__name__}") from None
+        return int(jobs) * self.chunk_size
+
+    async def close(self) -> None:
+        await self.r.aclose()
+        self.sync.close()
+
+
+def make_dispatcher(settings: Any) -> Dispatcher:
+    if settings.redis_url:
+        return RQDispatcher(
+            settings.redis_url, settings.queue, settings.chunk_size, settings.item_timeout_s, settings.max_queue_depth
+        )
+    return EmbeddedDispatcher(settings.workers, settings.item_timeout_s, settings.max_queue_depth)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"

@@ -1,0 +1,74 @@
+"""One JSON error shape for every 4xx/5xx: ``{"error": {"code", "message", "field"?}}``.
+
+No traceback, path or environment variable ever reaches a client: unexpected
+exceptions are logged with the request id and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from verirl.batch import field_path
+from verirl.errors import Overloaded, VerirlError
+
+log = logging.getLogger("verirl.api")
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
+    body: dict = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "overloaded",
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(VerirlError)
+    async def _verirl(request: Request, exc: VerirlError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+        if exc.status_code == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request", "type": ""}
+        loc = list(err.get("loc") or ())
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            return error_response(400, "invalid_json", f"body is not valid JSON: {err.get('msg')}", "body")
+        field = field_path(loc) or "body"
+        status = 422
+        return error_response(status, "invalid_input", str(err.get("msg")), field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        field = "body" if exc.status_code == 400 else None
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            code, message = "invalid_body", "body could not be decoded (send UTF-8 JSON)"
+        return error_response(exc.status_code, code, message, field, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = getattr(request.state, "request_id", "-")
+        log.exception("unhandled error (request %s)", rid)
+        return error_response(500, "internal_error", f"internal error (request id {rid})")

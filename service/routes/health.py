@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from verirl import __version__
+
+from ..deps import DispatcherDep, SettingsDep, StoreDep, require_api_key
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> dict:
+    """The process is up (no dependency is checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", dependencies=[Depends(require_api_key)])
+async def readyz(dispatcher: DispatcherDep, store: StoreDep) -> JSONResponse:
+    """The queue and store answer and at least one worker is alive."""
+    ok, why = await dispatcher.ready()
+    try:
+        store_ok = await store.ping()
+    except Exception as exc:
+        store_ok, why = False, f"store unreachable: {type(exc).__name__}"
+    ready = ok and store_ok
+    return JSONResponse({"ready": ready, "detail": why}, status_code=200 if ready else 503)
+
+
+@router.get("/v1/info", operation_id="info", dependencies=[Depends(require_api_key)])
+async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
+    """Version, dispatch mode, workers, verifiers and sandbox isolation."""
+    from verirl.code import isolation_report, languages
+
+    return {
+        "version": __version__,
+        "mode": dispatcher.mode,
+        **(await dispatcher.info()),
+        "verifiers": {"math": {"layers": ["string", "choice", "text", "numeric", "sympy"]}, "code": languages()},
+        "isolation": isolation_report(),
+        "limits": {
+            "max_items": settings.max_items,
+            "max_body_mb": settings.max_body_mb,
+            "item_timeout_s": settings.item_timeout_s,
+            "request_timeout_s": settings.request_timeout_s,
+        },
+    }

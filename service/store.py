@@ -1,0 +1,177 @@
+"""Durable state of the service: async jobs (and, through the registry, problems).
+
+Two implementations of one interface: :class:`SQLiteStore` for the embedded
+mode (a file under the data dir) and :class:`RedisStore` for the distributed
+mode (so any API replica can answer for any job). Every method is async; the
+SQLite one runs its statements in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+_OPEN = ("queued", "running")
+
+
+class Store(Protocol):
+    async def create_job(self, job_id: str, request: dict, items: int) -> None: ...
+    async def get_job(self, job_id: str) -> dict | None: ...
+    async def set_job_status(self, job_id: str, status: str) -> None: ...
+    async def finish_job(self, job_id: str, status: str, result: dict | None) -> None: ...
+    async def open_jobs(self) -> list[str]: ...
+    async def job_request(self, job_id: str) -> dict | None: ...
+    async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, items INTEGER NOT NULL,"
+            " created_at REAL NOT NULL, finished_at REAL, request TEXT NOT NULL, result TEXT)"
+        )
+        self._lock = threading.Lock()
+
+    async def _run(self, sql: str, args: tuple = ()) -> list[tuple]:
+        def go() -> list[tuple]:
+            with self._lock:
+                return self._db.execute(sql, args).fetchall()
+
+        return await asyncio.to_thread(go)
+
+    async def create_job(self, job_id: str, request: dict, items: int) -> None:
+        await self._run(
+            "INSERT INTO jobs (id, status, items, created_at, request) VALUES (?, 'queued', ?, ?, ?)",
+            (job_id, items, time.time(), json.dumps(request)),
+        )
+
+    async def get_job(self, job_id: str) -> dict | None:
+        rows = await self._run(
+            "SELECT id, status, items, created_at, finished_at, result FROM jobs WHERE id = ?", (job_id,)
+        )
+        if not rows:
+            return None
+        jid, status, items, created, finished, result = rows[0]
+        return {
+            "job_id": jid,
+            "status": status,
+            "items": items,
+            "created_at": created,
+            "finished_at": finished,
+            "result": json.loads(result) if result else None,
+        }
+
+    async def set_job_status(self, job_id: str, status: str) -> None:
+        await self._run("UPDATE jobs SET status = ? WHERE id = ?", (status, job_id))
+
+    async def finish_job(self, job_id: str, status: str, result: dict | None) -> None:
+        await self._run(
+            "UPDATE jobs SET status = ?, finished_at = ?, result = ? WHERE id = ?",
+            (status, time.time(), json.dumps(result) if result is not None else None, job_id),
+        )
+
+    async def open_jobs(self) -> list[str]:
+        rows = await self._run("SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at")
+        return [r[0] for r in rows]
+
+    async def job_request(self, job_id: str) -> dict | None:
+        rows = await self._run("SELECT request FROM jobs WHERE id = ?", (job_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return True  # one embedded process owns its file
+
+    async def ping(self) -> bool:
+        await self._run("SELECT 1")
+        return True
+
+    async def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class RedisStore:
+    """Jobs as hashes ``verirl:job:<id>``; open ones in the set ``verirl:jobs:open``."""
+
+    def __init__(self, redis: Any, job_ttl_s: int) -> None:
+        self.r = redis
+        self.ttl = job_ttl_s
+
+    async def create_job(self, job_id: str, request: dict, items: int) -> None:
+        key = f"verirl:job:{job_id}"
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(
+                key,
+                mapping={
+                    "status": "queued",
+                    "items": items,
+                    "created_at": time.time(),
+                    "request": json.dumps(request),
+                },
+            )
+            p.expire(key, self.ttl)
+            p.sadd("verirl:jobs:open", job_id)
+            await p.execute()
+
+    async def get_job(self, job_id: str) -> dict | None:
+        h = await self.r.hmget(f"verirl:job:{job_id}", "status", "items", "created_at", "finished_at", "result")
+        if h[0] is None:
+            return None
+        return {
+            "job_id": job_id,
+            "status": h[0].decode(),
+            "items": int(h[1]),
+            "created_at": float(h[2]),
+            "finished_at": float(h[3]) if h[3] else None,
+            "result": json.loads(h[4]) if h[4] else None,
+        }
+
+    async def set_job_status(self, job_id: str, status: str) -> None:
+        await self.r.hset(f"verirl:job:{job_id}", "status", status)
+
+    async def finish_job(self, job_id: str, status: str, result: dict | None) -> None:
+        key = f"verirl:job:{job_id}"
+        mapping: dict[str, Any] = {"status": status, "finished_at": time.time()}
+        if result is not None:
+            mapping["result"] = json.dumps(result)
+        async with self.r.pipeline(transaction=True) as p:
+            p.hset(key, mapping=mapping)
+            p.hdel(key, "request")
+            p.srem("verirl:jobs:open", job_id)
+            p.delete(f"verirl:job:{job_id}:lease")
+            await p.execute()
+
+    async def open_jobs(self) -> list[str]:
+        return sorted(m.decode() for m in await self.r.smembers("verirl:jobs:open"))
+
+    async def job_request(self, job_id: str) -> dict | None:
+        raw = await self.r.hget(f"verirl:job:{job_id}", "request")
+        return json.loads(raw) if raw else None
+
+    async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        """A lease so that only one API replica runs a job; renew by claiming again."""
+        key = f"verirl:job:{job_id}:lease"
+        if await self.r.set(key, owner, nx=True, ex=ttl_s):
+            return True
+        cur = await self.r.get(key)
+        if cur is not None and cur.decode() == owner:
+            await self.r.expire(key, ttl_s)
+            return True
+        return False
+
+    async def ping(self) -> bool:
+        return bool(await self.r.ping())
+
+    async def close(self) -> None:
+        await self.r.aclose()

@@ -1,0 +1,89 @@
+"""Bad input gets a clear 4xx in the one error shape, naming the field; one bad item never fails its batch."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+GOOD = {"completion": r"\boxed{2}", "answer": "2"}
+
+
+def _err(r: httpx.Response, status: int) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}
+    assert {"code", "message"} <= set(body["error"])
+    assert "Traceback" not in r.text
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "items"),
+        ({"items": []}, "items"),
+        ({"items": "x"}, "items"),
+        ({"items": [GOOD], "options": {"timeout_s": -1}}, "options.timeout_s"),
+        ({"items": [GOOD], "options": {"bogus": 1}}, "options.bogus"),
+        ({"items": [GOOD], "extra": 1}, "extra"),
+        ({"items": [{"answer": "2"}]}, "items[0].completion"),
+        ({"items": [{"completion": 5, "answer": "2"}]}, "items[0].completion"),
+        ({"items": [{"completion": "x", "answer": "2", "task": "poetry"}]}, "items[0].task"),
+        ({"items": [{"completion": "x"}]}, "items[0].answer"),
+        ({"items": [GOOD], "options": {"reward": {"nope": {}}}}, "options.reward.nope"),
+    ],
+)
+def test_bad_request_names_the_field(embedded_server, body, field):
+    err = _err(httpx.post(embedded_server + "/v1/score", json=body), 422)
+    assert err["field"] == field, err
+
+
+def test_not_json_and_not_utf8(embedded_server):
+    h = {"content-type": "application/json"}
+    err = _err(httpx.post(embedded_server + "/v1/score", content=b"{not json", headers=h), 400)
+    assert err["field"] == "body"
+    err = _err(httpx.post(embedded_server + "/v1/score", content=b'{"items": ["\xff\xfe"]}', headers=h), 400)
+    assert err["field"] == "body"
+
+
+def test_oversize_body(embedded_server):
+    big = {"items": [{"completion": "x" * (65 * 1024 * 1024), "answer": "1"}]}
+    err = _err(httpx.post(embedded_server + "/v1/score", json=big, timeout=60), 413)
+    assert err["code"] == "payload_too_large"
+
+
+def test_too_many_items(tmp_path):
+    from tests import procs
+
+    proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_ITEMS="5")
+    try:
+        err = _err(httpx.post(url + "/v1/score", json={"items": [GOOD] * 6}), 422)
+        assert err["field"] == "items"
+    finally:
+        proc.stop()
+
+
+def test_one_bad_item_never_fails_the_batch(embedded_server):
+    items = [GOOD, {"completion": 3}, {"completion": "x", "answer": "1", "unknown": True}, GOOD, "not an object"]
+    r = httpx.post(embedded_server + "/v1/score", json={"items": items})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["verdict"] for x in res] == ["correct", "error", "error", "correct", "error"]
+    assert res[1]["details"]["error"]["field"] == "items[1].completion"
+    assert res[2]["details"]["error"]["field"] == "items[2].unknown"
+    assert res[4]["details"]["error"]["field"] == "items[4]"
+    assert res[1]["reward"] is None
+
+
+def test_unknown_route_and_method_use_the_error_shape(embedded_server):
+    _err(httpx.get(embedded_server + "/v1/nothing"), 404)
+    _err(httpx.get(embedded_server + "/v1/score"), 405)
+
+
+def test_8192_items_in_one_request(embedded_server):
+    items = [{"id": str(i), "completion": rf"\boxed{{{i % 7}}}", "answer": str(i % 5)} for i in range(8192)]
+    r = httpx.post(embedded_server + "/v1/score", json={"items": items}, timeout=300)
+    assert r.status_code == 200
+    res = r.json()["results"]
+    assert len(res) == 8192
+    assert all((x["verdict"] == "correct") == (i % 7 == i % 5) for i, x in enumerate(res))

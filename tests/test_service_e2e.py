@@ -1,0 +1,103 @@
+"""End to end over real HTTP: a real `verirl serve`, embedded and distributed (real Redis, real workers)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.helpers import math_items, post
+
+
+def _check_batch(url: str, rows: list[dict], n: int = 1000) -> dict:
+    items, expected = math_items(rows, n)
+    r = post(url, "/v1/score", {"items": items})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    results = body["results"]
+    assert len(results) == n
+    assert [x["id"] for x in results] == [it["id"] for it in items]  # order kept
+    got = [x["verdict"] == "correct" for x in results]
+    wrong = [(items[i]["id"], results[i]) for i in range(n) if got[i] != expected[i]]
+    assert not wrong, wrong[:3]
+    assert body["stats"]["failures"] == 0
+    for res in results:
+        assert res["reward"] in (0.0, 1.0)
+    # groups: rollouts of one prompt
+    g = body["groups"]["0"]
+    assert g["size"] >= 8 and 0.0 <= g["pass_rate"] <= 1.0
+    return body
+
+
+def test_embedded_batch_of_1000(embedded_server, math_cot_rows):
+    body = _check_batch(embedded_server, math_cot_rows)
+    assert body["stats"]["mode"] == "embedded"
+
+
+def test_distributed_batch_of_1000(distributed, math_cot_rows):
+    body = _check_batch(distributed["url"], math_cot_rows)
+    assert body["stats"]["mode"] == "distributed"
+    info = httpx.get(distributed["url"] + "/v1/info").json()
+    assert info["mode"] == "distributed"
+    assert {w["name"] for w in info["workers"]} >= {"w0", "w1"}
+
+
+@pytest.mark.parametrize("server", ["embedded", "distributed"])
+def test_hung_verification_is_a_timeout_and_the_rest_are_graded(server, embedded_server, distributed):
+    url = embedded_server if server == "embedded" else distributed["url"]
+    items = [
+        {"id": "tower", "completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 1.5}},
+        {"id": "ok", "completion": r"\boxed{\frac{1}{2}}", "answer": "0.5"},
+        {"id": "no", "completion": r"\boxed{2}", "answer": "3"},
+    ]
+    t0 = time.monotonic()
+    r = post(url, "/v1/score", {"items": items})
+    assert r.status_code == 200
+    res = {x["id"]: x for x in r.json()["results"]}
+    assert res["tower"]["verdict"] == "timeout"
+    assert res["tower"]["reward"] is None  # never a silent 0
+    assert res["ok"]["verdict"] == "correct"
+    assert res["no"]["verdict"] == "incorrect"
+    assert time.monotonic() - t0 < 30
+    # the worker is still healthy afterwards
+    r = post(url, "/v1/score", {"items": [items[1]]})
+    assert r.json()["results"][0]["verdict"] == "correct"
+
+
+def test_failure_reward_option(embedded_server):
+    items = [{"completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 1}}]
+    r = post(embedded_server, "/v1/score", {"items": items, "options": {"failure_reward": -0.5}})
+    res = r.json()["results"][0]
+    assert (res["verdict"], res["reward"]) == ("timeout", -0.5)
+
+
+@pytest.mark.parametrize("server", ["embedded", "distributed"])
+def test_async_job_round_trip(server, embedded_server, distributed, math_cot_rows):
+    url = embedded_server if server == "embedded" else distributed["url"]
+    items, expected = math_items(math_cot_rows, 200)
+    r = post(url, "/v1/jobs", {"items": items})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{url}/v1/jobs/{job_id}").json()
+        if job["status"] == "done":
+            break
+        time.sleep(0.2)
+    assert job["status"] == "done", job
+    verdicts = [x["verdict"] == "correct" for x in job["result"]["results"]]
+    assert verdicts == expected
+    missing = httpx.get(f"{url}/v1/jobs/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_request_deadline_returns_timeouts(embedded_server):
+    slow = [{"id": f"s{i}", "completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1"} for i in range(6)]
+    t0 = time.monotonic()
+    r = post(embedded_server, "/v1/score", {"items": slow, "options": {"deadline_s": 2}})
+    elapsed = time.monotonic() - t0
+    assert r.status_code == 200
+    assert {x["verdict"] for x in r.json()["results"]} == {"timeout"}
+    assert elapsed < 15

@@ -1,0 +1,147 @@
+"""A batch of items: validate each one on its own, and summarise the results.
+
+One bad item never fails its batch: :func:`prepare_items` turns it into an
+``error`` result naming the bad field, and the others go on to be graded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from pydantic import ValidationError
+
+from verirl.errors import InvalidInput
+from verirl.rewards import validate_spec
+from verirl.schemas import FAILURE_VERDICTS, ScoreItem, ScoreOptions
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``("items", 3, "answer")`` -> ``items[3].answer``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _invalid(index: int, raw: Any, field: str, message: str, options: dict) -> dict:
+    rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+    return {
+        "id": rid,
+        "reward": options.get("failure_reward"),
+        "verdict": "error",
+        "extracted": None,
+        "details": {"error": {"code": "invalid_item", "field": field, "message": message}},
+    }
+
+
+def prepare_items(
+    raw_items: list[Any],
+    request_options: ScoreOptions | None,
+    *,
+    max_completion_chars: int,
+    max_answer_chars: int,
+    problems: dict[str, dict] | None = None,
+) -> tuple[list[dict | None], list[dict | None]]:
+    """Validate items one by one.
+
+    Returns two lists as long as ``raw_items``: the prepared item (plain dict,
+    options merged) or None, and the ready-made error result or None.
+    """
+    base = request_options.model_dump(exclude_none=True) if request_options else {}
+    if "reward" in base:
+        validate_spec(base["reward"])  # a bad request-wide spec is a request error
+    prepared: list[dict | None] = []
+    errors: list[dict | None] = []
+    for i, raw in enumerate(raw_items):
+        prefix = f"items[{i}]"
+        try:
+            if not isinstance(raw, dict):
+                raise InvalidInput("each item must be an object", field=prefix)
+            item = ScoreItem.model_validate(raw)
+            opts = dict(base)
+            if item.options is not None:
+                opts.update(item.options.model_dump(exclude_none=True))
+            if "reward" in opts:
+                try:
+                    validate_spec(opts["reward"])
+                except InvalidInput as exc:
+                    raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
+            data = item.model_dump(exclude_none=True, exclude={"options"})
+            data["options"] = opts
+            if len(item.completion) > max_completion_chars:
+                raise InvalidInput(
+                    f"completion longer than {max_completion_chars} characters", field=f"{prefix}.completion"
+                )
+            if item.problem_id and problems is not None and item.problem_id in problems:
+                prob = problems[item.problem_id]
+                data.setdefault("answer", prob.get("answer"))
+                if prob.get("tests") is not None:
+                    data.setdefault("tests", prob.get("tests"))
+                data = {k: v for k, v in data.items() if v is not None}
+            elif item.problem_id and problems is not None and not (item.answer or item.tests):
+                raise InvalidInput(f"unknown problem_id {item.problem_id!r}", field=f"{prefix}.problem_id")
+            if item.task == "math":
+                if data.get("answer") is None:
+                    raise InvalidInput("math items need `answer` (or a registered `problem_id`)", field=f"{prefix}.answer")
+                if len(data["answer"]) > max_answer_chars:
+                    raise InvalidInput(f"answer longer than {max_answer_chars} characters", field=f"{prefix}.answer")
+            elif item.task == "code":
+                if data.get("tests") is None:
+                    raise InvalidInput("code items need `tests` (or a registered `problem_id`)", field=f"{prefix}.tests")
+                from verirl.code import validate_tests
+
+                try:
+                    validate_tests(data["tests"], data.get("language"))
+                except InvalidInput as exc:
+                    raise InvalidInput(exc.message, field=f"{prefix}.{exc.field or 'tests'}") from None
+            prepared.append(data)
+            errors.append(None)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            prepared.append(None)
+            errors.append(_invalid(i, raw, f"{prefix}.{field_path(err['loc'])}" if err["loc"] else prefix, err["msg"], base))
+        except InvalidInput as exc:
+            prepared.append(None)
+            errors.append(_invalid(i, raw, exc.field or prefix, exc.message, base))
+    return prepared, errors
+
+
+def group_stats(items: list[dict | None], results: list[dict]) -> dict[str, dict[str, Any]]:
+    """Per ``group``: size, mean/std of reward, pass rate, zero_variance (DAPO dynamic sampling)."""
+    groups: dict[str, list[dict]] = {}
+    for item, res in zip(items, results, strict=True):
+        g = (item or {}).get("group")
+        if g is not None:
+            groups.setdefault(g, []).append(res)
+    out: dict[str, dict[str, Any]] = {}
+    for g, rs in groups.items():
+        rewards = [r["reward"] for r in rs if r["reward"] is not None and r["verdict"] not in FAILURE_VERDICTS]
+        failures = sum(1 for r in rs if r["verdict"] in FAILURE_VERDICTS)
+        mean = sum(rewards) / len(rewards) if rewards else None
+        std = math.sqrt(sum((x - mean) ** 2 for x in rewards) / len(rewards)) if rewards and mean is not None else None
+        out[g] = {
+            "size": len(rs),
+            "mean": mean,
+            "std": std,
+            "pass_rate": sum(1 for r in rs if r["verdict"] == "correct") / len(rs),
+            "zero_variance": bool(rewards) and max(rewards) - min(rewards) < 1e-12,
+            "failures": failures,
+        }
+    return out
+
+
+def batch_stats(results: list[dict], seconds: float) -> dict[str, Any]:
+    verdicts = Counter(r["verdict"] for r in results)
+    rewards = [r["reward"] for r in results if r["reward"] is not None]
+    return {
+        "items": len(results),
+        "verdicts": dict(verdicts),
+        "failures": sum(verdicts[v] for v in FAILURE_VERDICTS),
+        "mean_reward": (sum(rewards) / len(rewards)) if rewards else None,
+        "seconds": round(seconds, 4),
+    }

@@ -1,0 +1,137 @@
+"""The wire format of verirl: request and response bodies of the HTTP API.
+
+These pydantic models are shared by the service (validation, OpenAPI), the
+workers (the queue payloads are their ``model_dump()``) and the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["math", "code"]
+Verdict = Literal["correct", "incorrect", "no_answer", "timeout", "error"]
+#: Verdicts that mean "we could not decide", never "the model was wrong".
+FAILURE_VERDICTS: frozenset[str] = frozenset({"timeout", "error"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScoreOptions(_Strict):
+    """Options for a whole request; an item's own ``options`` override them."""
+
+    timeout_s: float | None = Field(
+        None, gt=0, le=600, description="Budget for one item, in seconds (server default if unset)."
+    )
+    deadline_s: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="The request returns by this many seconds; unfinished items get `timeout`.",
+    )
+    extract: list[Literal["boxed", "answer_tag", "final_answer", "answer_line", "last_number"]] | None = Field(
+        None,
+        description="Answer-extraction strategies, tried in order (default: boxed, answer_tag, final_answer, answer_line).",
+    )
+    think: Literal["required", "strip", "ignore"] = Field(
+        "strip",
+        description="`strip`: grade only what follows </think> (an unclosed <think> means no answer). "
+        "`required`: like strip, and no </think> means no answer. `ignore`: grade the whole text.",
+    )
+    rel_tol: float | None = Field(
+        None, ge=0, le=1, description="Relative tolerance for float answers (default 1e-6 when either side is a float)."
+    )
+    failure_reward: float | None = Field(
+        None, description="Reward reported for `timeout`/`error` verdicts (default null: no reward)."
+    )
+    reward: dict[str, Any] | None = Field(None, description="Reward spec (see README: reward shaping).")
+    # code
+    time_limit_s: float | None = Field(None, gt=0, le=60, description="Code: CPU-time limit per test, seconds.")
+    memory_mb: int | None = Field(None, ge=16, le=8192, description="Code: memory limit per run, MiB.")
+    stop_on_first_failure: bool | None = Field(None, description="Code: stop at the first failing test.")
+    max_tests: int | None = Field(None, ge=1, le=10_000, description="Code: run at most this many tests.")
+    code_reward: Literal["all_or_nothing", "fraction"] | None = Field(
+        None, description="Code: reward 1 only when all tests pass, or the fraction passed."
+    )
+
+
+class ScoreItem(_Strict):
+    """One model completion to grade."""
+
+    id: str | None = Field(None, max_length=256, description="Caller's id, echoed back.")
+    task: Task = "math"
+    completion: str = Field(..., description="The model output to grade.")
+    answer: str | None = Field(None, description="Math: the ground-truth answer.")
+    tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README).")
+    language: str | None = Field(None, max_length=32, description="Code: language of the program.")
+    problem_id: str | None = Field(None, max_length=256, description="A registered problem (ground truth, stats).")
+    group: str | None = Field(None, max_length=256, description="Rollouts of one prompt share a group.")
+    policy: str | None = Field(None, max_length=256, description="Model tag for difficulty statistics.")
+    prompt: str | None = Field(None, description="Optional prompt text (for format/length shaping).")
+    num_tokens: int | None = Field(None, ge=0, description="Completion length in tokens, if known.")
+    options: ScoreOptions | None = None
+
+
+class ScoreRequest(BaseModel):
+    """Body of POST /v1/score and POST /v1/jobs.
+
+    ``items`` is validated one item at a time so that a bad item is reported in
+    its own result and never fails the batch.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    items: list[Any] = Field(..., min_length=1, description="Items to grade (objects; see ScoreItem).")
+    options: ScoreOptions | None = None
+
+
+class ItemResult(BaseModel):
+    id: str | None = None
+    reward: float | None = Field(..., description="Total reward; null for timeout/error unless failure_reward is set.")
+    verdict: Verdict
+    extracted: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class GroupStats(BaseModel):
+    size: int
+    mean: float | None
+    std: float | None
+    pass_rate: float
+    zero_variance: bool
+    failures: int = 0
+
+
+class ScoreResponse(BaseModel):
+    results: list[ItemResult]
+    stats: dict[str, Any]
+    groups: dict[str, GroupStats] = Field(default_factory=dict)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    items: int
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    items: int
+    created_at: float
+    finished_at: float | None = None
+    result: ScoreResponse | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The one shape of every 4xx/5xx answer."""
+
+    error: ErrorBody

@@ -1,0 +1,1 @@
+"""The RQ deployable: job functions (imported by dotted path) and worker start-up."""

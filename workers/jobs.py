@@ -1,0 +1,80 @@
+"""RQ job functions. RQ stores their dotted path: these names are an API.
+
+``score_chunk(payload)`` takes plain JSON (see :mod:`service.dispatch`),
+grades every item in the worker's verifier pool (each item bounded by a kill,
+never by an alarm), pushes ``{"chunk", "attempt", "results"}`` to the
+request's result list, and beats a heartbeat key while it works so that the API
+can tell a dead worker from a slow one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+HEARTBEAT_TTL_S = 3
+HEARTBEAT_EVERY_S = 1.0
+
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def get_pool():
+    """The worker's verifier pool, created once per worker process."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from verirl.pool import VerifierPool
+            from verirl.settings import get_settings
+
+            _pool = VerifierPool(get_settings().workers)
+        return _pool
+
+
+def _connection():
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:  # called directly (tests of the contract, scripts)
+        import redis
+
+        from verirl.settings import get_settings
+
+        return redis.Redis.from_url(get_settings().redis_url), "direct"
+    return job.connection, job.id
+
+
+def score_chunk(payload: dict) -> dict:
+    conn, job_id = _connection()
+    hb_key = f"verirl:hb:{job_id}"
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            try:
+                conn.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+            except Exception:
+                pass
+            stop.wait(HEARTBEAT_EVERY_S)
+
+    conn.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+    t = threading.Thread(target=beat, name="verirl-heartbeat", daemon=True)
+    t.start()
+    try:
+        items = payload["items"]
+        budgets = payload.get("budgets") or [10.0] * len(items)
+        results = get_pool().map(items, budgets)
+        msg = {"chunk": payload["chunk"], "attempt": payload.get("attempt", 1), "results": results}
+        key = payload["results_key"]
+        with conn.pipeline() as p:
+            p.rpush(key, json.dumps(msg))
+            p.expire(key, 3600)
+            p.execute()
+    finally:
+        stop.set()
+        t.join(timeout=2)
+        try:
+            conn.delete(hb_key)
+        except Exception:
+            pass
+    return {"chunk": payload["chunk"], "items": len(results)}

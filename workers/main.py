@@ -1,0 +1,78 @@
+"""Start a ``verirl worker``: an RQ SimpleWorker in front of a verifier pool.
+
+SimpleWorker runs jobs in this process (no fork per job, ~6 ms a job instead of
+~25 ms), which is safe here because the grading itself happens in the pool's
+killable child processes. The worker also announces itself under
+``verirl:worker:<name>`` with a short TTL, so /readyz and /v1/info see a dead
+worker disappear within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+log = logging.getLogger("verirl.worker")
+
+ANNOUNCE_TTL_S = 10
+
+
+def run_worker(queues: list[str] | None = None, burst: bool = False, name: str | None = None) -> int:
+    import redis
+    from rq import Queue, SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from verirl import __version__
+    from verirl.settings import get_settings
+    from workers.jobs import get_pool
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise SystemExit("verirl worker needs REDIS_URL (the embedded mode runs its workers inside `verirl serve`)")
+    conn = redis.Redis.from_url(settings.redis_url)
+    conn.ping()
+    queue_names = queues or [settings.queue]
+    name = name or f"verirl-{socket.gethostname()}-{os.getpid()}"
+    pool = get_pool()  # start and warm the verifiers before taking jobs
+    stop = threading.Event()
+    started = time.time()
+
+    def announce() -> None:
+        while not stop.is_set():
+            info = {
+                "name": name,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": queue_names,
+                "version": __version__,
+                "started_at": started,
+                **pool.stats(),
+            }
+            try:
+                conn.set(f"verirl:worker:{name}", json.dumps(info), ex=ANNOUNCE_TTL_S)
+            except Exception as exc:
+                log.warning("cannot announce worker: %s", exc)
+            stop.wait(2.0)
+
+    t = threading.Thread(target=announce, name="verirl-announce", daemon=True)
+    t.start()
+    worker = SimpleWorker(
+        [Queue(q, connection=conn, serializer=JSONSerializer) for q in queue_names],
+        connection=conn,
+        name=name,
+        serializer=JSONSerializer,
+    )
+    try:
+        worker.work(burst=burst, logging_level=settings.log_level.upper(), with_scheduler=False)
+    finally:
+        stop.set()
+        try:
+            conn.delete(f"verirl:worker:{name}")
+        except Exception:
+            pass
+        pool.close()
+    return 0
