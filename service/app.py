@@ -15,7 +15,7 @@ from .deps import require_api_key
 from .dispatch import make_dispatcher
 from .jobs import JobRunner
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
-from .routes import health, score
+from .routes import compat, health, score
 from .store import RedisStore, SQLiteStore
 
 log = logging.getLogger("verirl.api")
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Depends(require_api_key)]
     app.include_router(health.router, dependencies=[])
     app.include_router(score.router, dependencies=auth)
+    app.include_router(compat.router, dependencies=auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -25,6 +25,9 @@ def item_budget(item: dict, default_math_s: float = DEFAULT_MATH_TIMEOUT_S) -> f
     opts = item.get("options") or {}
     if opts.get("timeout_s"):
         return float(opts["timeout_s"])
+    if item.get("task") == "run_code":
+        r = item["request"]
+        return float(r.get("compile_timeout") or 10) + float(r.get("run_timeout") or 10) + 10.0
     if item.get("task") == "code":
         from verirl.code import code_budget
 
@@ -80,6 +83,10 @@ def score_item(item: dict) -> dict:
 
     t0 = time.perf_counter()
     opts = item.get("options") or {}
+    if item.get("task") == "run_code":  # SandboxFusion-compatible raw run
+        from verirl.code import run_code
+
+        return {"id": item.get("id"), "reward": None, "verdict": "correct", "extracted": None, "details": {"run_code": run_code(item["request"])}}
     grader = _GRADERS.get(item.get("task", "math"))
     if grader is None:
         return failure_result(item, "error", f"unknown task {item.get('task')!r}")

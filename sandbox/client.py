@@ -1,0 +1,326 @@
+"""The sandbox's one narrow interface: run this program under these limits, tell me what happened.
+
+    sb = Sandbox()                     # starts the zygote, checks isolation (or raises)
+    with sb.submission("cpp", source) as sub:
+        if sub.compile_result and not sub.compile_result.ok: ...
+        res = sub.run(stdin=b"1 2\\n", limits=Limits(cpu_time_s=1))
+
+It knows nothing of HTTP, Redis, tests or rewards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import zygote
+from sandbox.policy import Language, Limits, available_languages, limits_for, real_python, resolve_language
+
+SLOT_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-slots"
+WORK_BASE = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-work"
+SLOT_UID_BASE = 61000
+
+
+class IsolationUnavailable(RuntimeError):
+    """The isolation asked for cannot be provided here; nothing was run."""
+
+
+class SandboxFailure(RuntimeError):
+    """The sandbox itself failed on a run (our failure, never the program's)."""
+
+
+@dataclass
+class RunResult:
+    status: str  # ok | runtime_error | time_limit | memory_limit | output_limit | sandbox_error
+    exit_code: int | None
+    signal: int | None
+    stdout: bytes
+    stderr: bytes
+    aux: bytes
+    cpu_s: float
+    wall_s: float
+    detail: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _classify(rep: dict, lim: Limits) -> RunResult:
+    if rep.get("setup_error"):
+        return RunResult("sandbox_error", None, None, b"", b"", b"", 0.0, 0.0, rep["setup_error"])
+    sig = rep["signal"]
+    code = rep["exit_code"]
+    err = rep["stderr"]
+    status = "ok"
+    detail = None
+    if rep["killed"] == "output_limit":
+        status = "output_limit"
+    elif rep["killed"] == "cpu_time" or rep["cpu_s"] > lim.cpu_time_s or sig == 24:  # SIGXCPU
+        status = "time_limit"
+    elif rep["oom"]:
+        status = "memory_limit"
+    elif rep["killed"] == "wall_time":
+        status = "time_limit"
+        detail = "wall-clock deadline (the program slept or waited)"
+    elif sig == 25:  # SIGXFSZ
+        status = "output_limit"
+        detail = "file size limit"
+    elif sig is not None or (code is not None and code != 0):
+        status = "runtime_error"
+        low = err[-4000:]
+        if b"MemoryError" in low or b"std::bad_alloc" in low or b"OutOfMemoryError" in low or b"heap out of memory" in low:
+            status = "memory_limit"
+        elif sig == 9 and rep["killed"] is None:
+            status = "memory_limit" if rep["oom"] else "runtime_error"
+    return RunResult(status, code, sig, rep["stdout"], err, rep["aux"], rep["cpu_s"], rep["wall_s"], detail, {"max_rss_kb": rep.get("max_rss_kb")})
+
+
+class _Slots:
+    """One slot per concurrent run on this machine: its own uid and cgroup (flock-held)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        SLOT_DIR.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def acquire(self):
+        order = list(range(self.n))
+        random.shuffle(order)
+        for i in order:
+            fd = os.open(SLOT_DIR / f"{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield i
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        i = order[0]
+        fd = os.open(SLOT_DIR / f"{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # every slot busy: wait (never more runs than cores)
+            yield i
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+class Sandbox:
+    """A zygote per Sandbox object; thread-safe (runs are serialised per zygote)."""
+
+    def __init__(self, *, slots: int | None = None, require_cgroups: bool = False) -> None:
+        self.require_cgroups = require_cgroups
+        self._slots = _Slots(slots or os.cpu_count() or 1)
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self.cgroups = False
+        self.report: dict = {}
+        self._start()
+        self.report = self._self_check()
+
+    # ---------------------------------------------------------------- zygote
+
+    def _start(self) -> None:
+        if os.geteuid() != 0:
+            raise IsolationUnavailable(
+                "the sandbox needs root (or CAP_SYS_ADMIN) to create mount/PID/network namespaces; "
+                "run the worker as root in its container with SYS_ADMIN, or not at all"
+            )
+        repo = str(Path(__file__).resolve().parents[1])
+        boot = f"import sys; sys.path.insert(0, {repo!r}); from sandbox.zygote import main; main()"
+        self._proc = subprocess.Popen(
+            [real_python(), "-I", "-S", "-c", boot],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={},
+            close_fds=True,
+        )
+        zygote.write_msg(self._proc.stdin.fileno(), {"op": "ping"})
+        pong = zygote.read_msg(self._proc.stdout.fileno())
+        if not pong or not pong.get("ok"):
+            raise IsolationUnavailable("sandbox zygote did not start")
+        self.cgroups = bool(pong.get("cgroups"))
+        if self.require_cgroups and not self.cgroups:
+            raise IsolationUnavailable("cgroup memory/pids/cpuacct controllers are not writable here")
+
+    def _call(self, req: dict) -> dict:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            assert self._proc is not None and self._proc.stdin and self._proc.stdout
+            try:
+                zygote.write_msg(self._proc.stdin.fileno(), req)
+                rep = zygote.read_msg(self._proc.stdout.fileno())
+            except OSError as exc:
+                rep = None
+                err = exc
+            else:
+                err = None
+            if rep is None:
+                self._proc.kill()
+                self._proc.wait()
+                self._proc = None
+                return {"setup_error": f"sandbox zygote died ({err or 'no answer'})"}
+            return rep
+
+    def close(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.stdin.close()  # type: ignore[union-attr]
+                self._proc.wait(timeout=2)
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc = None
+
+    # ---------------------------------------------------------------- isolation check
+
+    _PROBE = r"""
+import os, socket, json
+out = {"uid": os.getuid(), "pid": os.getpid(), "hostname": socket.gethostname(), "env": sorted(os.environ)}
+st = open("/proc/self/status").read()
+out["seccomp"] = [l.split()[1] for l in st.splitlines() if l.startswith("Seccomp:")][0]
+out["no_new_privs"] = [l.split()[1] for l in st.splitlines() if l.startswith("NoNewPrivs:")][0]
+out["net_devices"] = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
+out["shadow_visible"] = os.path.exists("/etc/shadow")
+out["root_listing"] = sorted(os.listdir("/"))
+out["userns"] = os.readlink("/proc/self/ns/user")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.connect(("192.0.2.1", 9))
+    out["route"] = True
+except OSError:
+    out["route"] = False
+print(json.dumps(out))
+"""
+
+    def _self_check(self) -> dict:
+        import json
+
+        res = self.run_python(self._PROBE, limits=Limits(cpu_time_s=5))
+        if res.status != "ok":
+            raise IsolationUnavailable(f"sandbox self-check failed: {res.status} {res.detail or res.stderr[-300:]!r}")
+        got = json.loads(res.stdout)
+        problems = []
+        if got["seccomp"] != "2":
+            problems.append("no seccomp filter")
+        if got["no_new_privs"] != "1":
+            problems.append("no_new_privs not set")
+        if got["route"]:
+            problems.append("the sandbox has a network route")
+        if got["shadow_visible"]:
+            problems.append("/etc/shadow is visible")
+        if got["pid"] > 10:
+            problems.append("not in a fresh PID namespace")
+        if got["uid"] < SLOT_UID_BASE:
+            problems.append("program runs with a host uid below the slot range")
+        if set(got["net_devices"]) - {"lo"}:
+            problems.append(f"network devices present: {got['net_devices']}")
+        if problems:
+            raise IsolationUnavailable("sandbox isolation incomplete: " + "; ".join(problems))
+        return {
+            "namespaces": ["user", "pid", "net", "mount", "ipc", "uts"],
+            "seccomp": "deny-list (x86_64), no_new_privs",
+            "network": "none (own network namespace, loopback down)",
+            "cgroups": "v1 memory+pids+cpuacct per slot" if self.cgroups else "unavailable (rlimits only)",
+            "rlimits": ["cpu", "address_space", "processes", "file_size", "open_files", "stack", "core"],
+            "uid": "one unprivileged uid per concurrent slot",
+            "slots": self._slots.n,
+            "filesystem": "read-only runtime dirs, private tmpfs /tmp, no host home or /etc secrets",
+            "environment": "empty (PATH, HOME, LANG, TMPDIR only)",
+        }
+
+    # ---------------------------------------------------------------- runs
+
+    def _run(self, lim: Limits, *, argv=None, python_source=None, stdin=b"", workdir=None, work_writable=False) -> RunResult:
+        with self._slots.acquire() as slot:
+            req = {
+                "op": "run",
+                "slot": slot,
+                "uid": SLOT_UID_BASE + slot,
+                "limits": lim.to_dict(),
+                "argv": argv,
+                "python_source": python_source,
+                "stdin": stdin,
+                "workdir": str(workdir) if workdir else None,
+                "work_writable": work_writable,
+                "cgroups": self.cgroups,
+                "extra_ro": _python_dirs(),
+            }
+            if workdir and work_writable:
+                os.chown(workdir, SLOT_UID_BASE + slot, SLOT_UID_BASE + slot)
+            try:
+                rep = self._call(req)
+            finally:
+                if workdir and work_writable:
+                    os.chown(workdir, 0, 0)
+        return _classify(rep, lim)
+
+    def run_python(self, source: str, stdin: bytes = b"", limits: Limits | None = None) -> RunResult:
+        """Run Python source forked from the warm zygote (no interpreter start-up)."""
+        return self._run(limits or Limits(), python_source=source, stdin=stdin)
+
+    @contextlib.contextmanager
+    def submission(self, language: str | Language, source: str, limits: Limits | None = None):
+        lang = resolve_language(language) if isinstance(language, str) else language
+        if lang is None or lang.name not in available_languages():
+            raise ValueError(f"language {language!r} is not available")
+        WORK_BASE.mkdir(parents=True, exist_ok=True)
+        os.chmod(WORK_BASE, 0o711)
+        work = Path(tempfile.mkdtemp(prefix="sub-", dir=WORK_BASE))
+        os.chmod(work, 0o755)
+        try:
+            (work / lang.source_file).write_text(source)
+            os.chmod(work / lang.source_file, 0o644)
+            yield Submission(self, lang, source, work, limits or Limits())
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def languages(self) -> list[str]:
+        return sorted(available_languages())
+
+
+def _python_dirs() -> list[str]:
+    dirs = {sys.base_prefix, str(Path(sys.base_prefix).resolve())}
+    return sorted(d for d in dirs if d and os.path.isdir(d))
+
+
+class Submission:
+    def __init__(self, sb: Sandbox, lang: Language, source: str, work: Path, base: Limits) -> None:
+        self.sb = sb
+        self.lang = lang
+        self.source = source
+        self.work = work
+        self.base = base
+        self.compile_result: RunResult | None = None
+        if lang.compile:
+            lim = limits_for(lang, base, compile_step=True)
+            self.compile_result = sb._run(lim, argv=list(lang.compile), workdir=work, work_writable=True)
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile_result is None or self.compile_result.ok
+
+    def run(self, stdin: bytes = b"", limits: Limits | None = None, source: str | None = None) -> RunResult:
+        """One run of the program; ``source`` (Python only) replaces the program text for this run."""
+        lim = limits_for(self.lang, limits or self.base)
+        if self.lang.inprocess_python:
+            return self.sb._run(lim, python_source=source if source is not None else self.source, stdin=stdin, workdir=self.work)
+        heap = max(64, lim.memory_mb - 128)
+        argv = [a.replace("{python}", real_python()).replace("{heap_mb}", str(heap)) for a in self.lang.run]
+        return self.sb._run(lim, argv=argv, stdin=stdin, workdir=self.work)

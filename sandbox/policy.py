@@ -1,0 +1,139 @@
+"""Sandbox policy as data: limits (units in the names) and one row per language.
+
+Every untrusted run gets, whatever its limits: new user, PID, network, mount,
+IPC and UTS namespaces (no network device but a loopback that stays down); a
+read-only root made of the runtime's own directories and nothing else (no
+/root, no /home, no /etc/shadow, no /var); a private tmpfs /tmp; an empty
+environment; a seccomp deny-list; one unprivileged uid per concurrent slot;
+and, on exit, the whole PID namespace torn down.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_time_s: float = 2.0  # CPU time of the run (the verdict is judged on this)
+    wall_time_s: float | None = None  # wall-clock deadline; default max(3 x cpu, cpu + 2)
+    memory_mb: int = 512  # cgroup memory limit (and RLIMIT_AS when address_space_limit)
+    address_space_limit: bool = True  # also set RLIMIT_AS (off for runtimes that reserve huge VM: node, java)
+    address_space_extra_mb: int = 256  # RLIMIT_AS = memory_mb + this (interpreter overhead)
+    max_processes: int = 64  # RLIMIT_NPROC for the slot uid, and cgroup pids.max
+    file_size_mb: int = 16  # RLIMIT_FSIZE: largest file the program may write
+    open_files: int = 256  # RLIMIT_NOFILE
+    tmpfs_mb: int = 64  # size of the private /tmp
+    stdout_bytes: int = 16 * 1024 * 1024  # more output than this: output_limit
+    stderr_bytes: int = 64 * 1024  # stderr is truncated beyond this (not an error)
+    stack_mb: int = 256  # RLIMIT_STACK
+
+    def wall(self) -> float:
+        return self.wall_time_s if self.wall_time_s is not None else max(3 * self.cpu_time_s, self.cpu_time_s + 2)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Limits:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Language:
+    name: str
+    source_file: str
+    run: tuple[str, ...]  # argv; {python} is replaced by the real interpreter path
+    compile: tuple[str, ...] | None = None
+    inprocess_python: bool = False  # forked from the pre-warmed zygote instead of exec'd
+    run_limits: dict = field(default_factory=dict)  # overrides of Limits for runs
+    compile_limits: dict = field(default_factory=dict)  # overrides of Limits for the compile step
+    needs: tuple[str, ...] = ()  # executables that must exist for this row to be offered
+    aliases: tuple[str, ...] = ()
+
+
+def real_python() -> str:
+    """The interpreter itself, not a pyenv shim (a shim costs a second process start)."""
+    return str(Path(sys.executable).resolve())
+
+
+LANGUAGES: dict[str, Language] = {
+    "python": Language(
+        name="python",
+        source_file="main.py",
+        run=("{python}", "-I", "-S", "/work/main.py"),
+        inprocess_python=True,
+        aliases=("python3", "py", "py3"),
+    ),
+    "cpp": Language(
+        name="cpp",
+        source_file="main.cpp",
+        compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/main", "/work/main.cpp"),
+        run=("/work/main",),
+        compile_limits={"cpu_time_s": 30.0, "memory_mb": 1024, "address_space_limit": False, "file_size_mb": 64},
+        needs=("/usr/bin/g++",),
+        aliases=("c++", "cpp17", "c++17", "cc", "cxx"),
+    ),
+    "javascript": Language(
+        name="javascript",
+        source_file="main.js",
+        run=("/usr/bin/node", "--stack-size=65500", "/work/main.js"),
+        run_limits={"address_space_limit": False, "max_processes": 64},
+        needs=("/usr/bin/node",),
+        aliases=("js", "node", "nodejs"),
+    ),
+    "java": Language(
+        name="java",
+        source_file="Main.java",
+        compile=("/usr/bin/javac", "-J-Xmx512m", "-d", "/work", "/work/Main.java"),
+        run=("/usr/bin/java", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work", "Main"),
+        compile_limits={"cpu_time_s": 30.0, "memory_mb": 1536, "address_space_limit": False, "max_processes": 256},
+        run_limits={"address_space_limit": False, "max_processes": 256, "memory_mb": 768},
+        needs=("/usr/bin/java", "/usr/bin/javac"),
+        aliases=("java17",),
+    ),
+}
+
+
+def available_languages() -> dict[str, Language]:
+    return {k: v for k, v in LANGUAGES.items() if all(shutil.which(n) or Path(n).exists() for n in v.needs)}
+
+
+def resolve_language(name: str | None) -> Language | None:
+    if not name:
+        return None
+    key = name.strip().lower()
+    for lang in LANGUAGES.values():
+        if key == lang.name or key in lang.aliases:
+            return lang
+    return None
+
+
+def limits_for(lang: Language, base: Limits, compile_step: bool = False) -> Limits:
+    over = lang.compile_limits if compile_step else lang.run_limits
+    lim = replace(base, **{k: v for k, v in over.items() if k != "memory_mb" or compile_step})
+    if not compile_step and "memory_mb" in over:
+        lim = replace(lim, memory_mb=max(base.memory_mb, over["memory_mb"]))
+    return lim
+
+
+# Read-only paths visible inside the sandbox (those that exist on this machine).
+READONLY_PATHS = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/bin",
+    "/sbin",
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/java-17-openjdk",
+    "/etc/ssl/certs",
+    "/etc/localtime",
+)
+DEVICES = ("null", "zero", "full", "random", "urandom")
