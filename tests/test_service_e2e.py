@@ -24,6 +24,8 @@ def _check_batch(url: str, rows: list[dict], n: int = 1000) -> dict:
     assert body["stats"]["failures"] == 0
     for res in results:
         assert res["reward"] in (0.0, 1.0)
+        if res["verdict"] != "no_answer":
+            assert res["details"]["layer"] in {"string", "choice", "text", "numeric", "sympy", "guard", "unparsed"}
     # groups: rollouts of one prompt
     g = body["groups"]["0"]
     assert g["size"] >= 8 and 0.0 <= g["pass_rate"] <= 1.0

@@ -295,6 +295,8 @@ def grade(
     gold_parts = _list_len(normalize(gold))
     if ex.strategy == "boxed":
         finals = _final_statement_boxes(answer_region(completion, think) or "")
+        if len(finals) > 1 and all(compare(finals[-1], f, rel_tol)[0] for f in finals[:-1]):
+            finals = finals[-1:]  # the same value written twice is not a hedge
         if len(finals) > 1:
             if gold_parts > 1 and len(finals) == gold_parts:
                 pred = ", ".join(finals)
