@@ -245,8 +245,12 @@ def _final_statement_boxes(text: str) -> list[str]:
     return distinct
 
 
+@lru_cache(maxsize=65536)
 def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, str]:
-    """Equivalence of two extracted answers; returns (equal, deciding layer)."""
+    """Equivalence of two extracted answers; returns (equal, deciding layer).
+
+    Cached per process: rollouts of one prompt repeat the same answers a lot.
+    """
     ng, np_ = normalize(gold), normalize(pred)
     if ng == np_:
         return True, "string"
