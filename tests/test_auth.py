@@ -1,0 +1,47 @@
+"""Bearer-token auth: with VERIRL_API_KEYS set, every endpoint but /healthz needs a right token."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests import procs
+
+KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    proc, url = procs.start_server(tmp_path_factory.mktemp("auth"), workers=1, VERIRL_API_KEYS=f"other-key-abcdef,{KEY}")
+    yield url
+    proc.stop()
+
+
+BODY = {"items": [{"completion": "\\boxed{1}", "answer": "1"}]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/v1/score"), ("post", "/v1/jobs"), ("get", "/v1/info"), ("get", "/readyz"), ("get", "/v1/jobs/x"), ("post", "/run_code")],
+)
+def test_missing_or_wrong_token_is_401(secured, method, path):
+    for headers in ({}, {"authorization": "Bearer wrong-token-123"}, {"authorization": KEY}):
+        r = httpx.request(method, secured + path, json=BODY, headers=headers)
+        assert r.status_code == 401, (path, headers, r.text)
+        assert r.json()["error"]["code"] == "unauthorized"
+        assert KEY not in r.text
+
+
+def test_right_token_and_open_healthz(secured):
+    assert httpx.get(secured + "/healthz").status_code == 200
+    r = httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200 and r.json()["results"][0]["verdict"] == "correct"
+
+
+def test_placeholder_keys_are_refused():
+    from pydantic import ValidationError
+
+    from verirl.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(api_keys="changeme")
