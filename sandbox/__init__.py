@@ -4,7 +4,7 @@ Knows nothing of HTTP, Redis or rewards. The public interface:
 :class:`Sandbox`, :class:`Limits`, :class:`RunResult`, :class:`IsolationUnavailable`.
 """
 
-from sandbox.client import IsolationUnavailable, RunResult, Sandbox, SandboxFailure, Submission
+from sandbox.client import IsolationUnavailable, RunResult, Sandbox, Submission
 from sandbox.policy import LANGUAGES, Limits, available_languages, resolve_language
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "Limits",
     "RunResult",
     "Sandbox",
-    "SandboxFailure",
     "Submission",
     "available_languages",
     "resolve_language",

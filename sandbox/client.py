@@ -34,10 +34,6 @@ class IsolationUnavailable(RuntimeError):
     """The isolation asked for cannot be provided here; nothing was run."""
 
 
-class SandboxFailure(RuntimeError):
-    """The sandbox itself failed on a run (our failure, never the program's)."""
-
-
 @dataclass
 class RunResult:
     status: str  # ok | runtime_error | time_limit | memory_limit | output_limit | sandbox_error
@@ -81,8 +77,6 @@ def _classify(rep: dict, lim: Limits) -> RunResult:
         low = err[-4000:]
         if b"MemoryError" in low or b"std::bad_alloc" in low or b"OutOfMemoryError" in low or b"heap out of memory" in low:
             status = "memory_limit"
-        elif sig == 9 and rep["killed"] is None:
-            status = "memory_limit" if rep["oom"] else "runtime_error"
     return RunResult(status, code, sig, rep["stdout"], err, rep["aux"], rep["cpu_s"], rep["wall_s"], detail, {"max_rss_kb": rep.get("max_rss_kb")})
 
 

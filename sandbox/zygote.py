@@ -328,7 +328,7 @@ def _supervise(req: dict, fds: dict[str, int], cg: Cgroups) -> dict:
     if slot_cg:
         mem = lim.memory_mb * 1024 * 1024
         memdir = slot_cg["memory"]
-        try:
+        try:  # v1 wants memsw >= limit at every step: the order depends on raising or lowering
             _write(memdir + "/memory.limit_in_bytes", str(mem))
             if os.path.exists(memdir + "/memory.memsw.limit_in_bytes"):
                 _write(memdir + "/memory.memsw.limit_in_bytes", str(mem))
@@ -469,15 +469,12 @@ def run(req: dict, cg: Cgroups) -> dict:
             os.close(fd)
     lim = Limits.from_dict(req["limits"])
     outer = time.monotonic() + lim.wall() + 15
-    rep = None
-    while rep is None:
-        r, _, _ = select.select([fds["rep_r"]], [], [], max(0.0, outer - time.monotonic()))
-        if not r:
-            os.kill(pid, signal.SIGKILL)
-            rep = {"setup_error": "supervisor did not report in time"}
-            break
+    r, _, _ = select.select([fds["rep_r"]], [], [], max(0.0, outer - time.monotonic()))
+    if r:
         rep = read_msg(fds["rep_r"]) or {"setup_error": "supervisor died without a report"}
-        break
+    else:
+        os.kill(pid, signal.SIGKILL)
+        rep = {"setup_error": "supervisor did not report in time"}
     os.close(fds["rep_r"])
     os.waitpid(pid, 0)
     return rep

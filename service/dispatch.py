@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 import time
 import uuid
@@ -32,6 +31,7 @@ log = logging.getLogger("verirl.dispatch")
 RESULTS_TTL_S = 3600
 HEARTBEAT_GRACE_S = 3.0
 MAX_ATTEMPTS = 2
+DEADLINE_MESSAGE = "request deadline reached before this item was graded"
 
 
 class Dispatcher(Protocol):
@@ -68,7 +68,7 @@ class EmbeddedDispatcher:
                 out.append(af.result())
             else:
                 cf.cancel()  # a queued item is dropped; a running one ends at its own budget
-                out.append(failure_result(it, "timeout", "request deadline reached before this item was graded"))
+                out.append(failure_result(it, "timeout", DEADLINE_MESSAGE))
         return out
 
     async def info(self) -> dict[str, Any]:
@@ -196,9 +196,7 @@ class RQDispatcher:
         for i in list(pending):
             for j in chunks[i]:
                 if results[j] is None:
-                    results[j] = failure_result(
-                        items[j], "timeout", "request deadline reached before this item was graded"
-                    )
+                    results[j] = failure_result(items[j], "timeout", DEADLINE_MESSAGE)
         if pending:
             await asyncio.to_thread(self._cancel, [p["job_id"] for p in pending.values()])
         return [r for r in results if r is not None]
@@ -308,6 +306,3 @@ def make_dispatcher(settings: Any) -> Dispatcher:
         )
     return EmbeddedDispatcher(settings.workers, settings.item_timeout_s, settings.max_queue_depth)
 
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"

@@ -54,9 +54,7 @@ def install(app: FastAPI) -> None:
         kind = err.get("type", "")
         if kind == "json_invalid":
             return error_response(400, "invalid_json", f"body is not valid JSON: {err.get('msg')}", "body")
-        field = field_path(loc) or "body"
-        status = 422
-        return error_response(status, "invalid_input", str(err.get("msg")), field)
+        return error_response(422, "invalid_input", str(err.get("msg")), field_path(loc) or "body")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -26,10 +26,14 @@ log = logging.getLogger("verirl.jobs")
 LEASE_S = 30
 
 
-async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequest) -> dict[str, Any]:
-    t0 = time.perf_counter()
+def check_size(req: ScoreRequest, settings: Settings) -> None:
     if len(req.items) > settings.max_items:
         raise InvalidInput(f"at most {settings.max_items} items per request", field="items")
+
+
+async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequest) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    check_size(req, settings)
     prepared, errors = prepare_items(
         req.items,
         req.options,
@@ -61,8 +65,7 @@ class JobRunner:
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, req: ScoreRequest) -> str:
-        if len(req.items) > self.settings.max_items:
-            raise InvalidInput(f"at most {self.settings.max_items} items per request", field="items")
+        check_size(req, self.settings)
         job_id = uuid.uuid4().hex
         await self.store.create_job(job_id, req.model_dump(mode="json"), len(req.items))
         self._start(job_id)
@@ -99,9 +102,7 @@ class JobRunner:
             try:
                 result = await score_batch(self.dispatcher, self.settings, req)
             except InvalidInput as exc:
-                await self.store.finish_job(
-                    job_id, "failed", {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
-                )
+                await self.store.finish_job(job_id, "failed", {"code": exc.code, "message": exc.message, "field": exc.field})
                 return
             await self.store.finish_job(job_id, "done", result)
         except asyncio.CancelledError:

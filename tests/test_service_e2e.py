@@ -103,3 +103,18 @@ def test_request_deadline_returns_timeouts(embedded_server):
     assert r.status_code == 200
     assert {x["verdict"] for x in r.json()["results"]} == {"timeout"}
     assert elapsed < 15
+
+
+def test_failed_async_job_keeps_its_error(embedded_server):
+    r = post(embedded_server, "/v1/jobs", {"items": [{"completion": "x"}]})
+    assert r.status_code == 202
+    job_id = r.json()["job_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{embedded_server}/v1/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "failed"
+    assert job["result"] is None
+    assert job["error"]["field"] == "items[0].answer"

@@ -45,7 +45,6 @@ def prepare_items(
     *,
     max_completion_chars: int,
     max_answer_chars: int,
-    problems: dict[str, dict] | None = None,
 ) -> tuple[list[dict | None], list[dict | None]]:
     """Validate items one by one.
 
@@ -66,9 +65,9 @@ def prepare_items(
             opts = dict(base)
             if item.options is not None:
                 opts.update(item.options.model_dump(exclude_none=True))
-            if "reward" in opts:
+            if item.options is not None and item.options.reward is not None:
                 try:
-                    validate_spec(opts["reward"])
+                    validate_spec(item.options.reward)
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
             data = item.model_dump(exclude_none=True, exclude={"options"})
@@ -77,14 +76,6 @@ def prepare_items(
                 raise InvalidInput(
                     f"completion longer than {max_completion_chars} characters", field=f"{prefix}.completion"
                 )
-            if item.problem_id and problems is not None and item.problem_id in problems:
-                prob = problems[item.problem_id]
-                data.setdefault("answer", prob.get("answer"))
-                if prob.get("tests") is not None:
-                    data.setdefault("tests", prob.get("tests"))
-                data = {k: v for k, v in data.items() if v is not None}
-            elif item.problem_id and problems is not None and not (item.answer or item.tests):
-                raise InvalidInput(f"unknown problem_id {item.problem_id!r}", field=f"{prefix}.problem_id")
             if item.task == "math":
                 if data.get("answer") is None:
                     raise InvalidInput("math items need `answer` (or a registered `problem_id`)", field=f"{prefix}.answer")

@@ -41,15 +41,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from verirl.settings import get_settings
     from workers.main import run_worker
 
-    settings = get_settings()
-    if args.concurrency:
-        get_settings.cache_clear()
-        import os
-
-        os.environ["VERIRL_WORKERS"] = str(args.concurrency)
-        settings = get_settings()
-    _setup_logging(settings.log_level)
-    return run_worker(args.queues or None, burst=args.burst, name=args.name)
+    _setup_logging(get_settings().log_level)
+    return run_worker(args.queues or None, burst=args.burst, name=args.name, concurrency=args.concurrency)
 
 
 def build_parser() -> argparse.ArgumentParser:

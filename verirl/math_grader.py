@@ -53,7 +53,7 @@ _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
 _UNITS = (
     r"(?:units?|degrees?|cm|m|km|mm|inches|inch|in|feet|foot|ft|miles?|mph|hours?|hrs?|minutes?|mins?|"
     r"seconds?|sec|s|days?|weeks?|years?|dollars?|cents?|meters?|square|sq|cubic|kg|g|grams?|pounds?|lbs?|"
-    r"ounces?|oz|liters?|L|ml|mL|gallons?|points?|people|students|ways|cents)"
+    r"ounces?|oz|liters?|L|ml|mL|gallons?|points?|people|students|ways)"
 )
 _TRAILING_UNIT = re.compile(r"^(.*?\d)\s*(?:\\text\{\s*)?" + _UNITS + r"(?:\^?\{?[23]\}?)?\s*\}?\.?$")
 
@@ -296,7 +296,8 @@ def grade(
     details: dict[str, Any] = {"strategy": ex.strategy}
     if len(pred) > MAX_ANSWER_CHARS:
         return MathResult("incorrect", pred[:200] + "...", "guard", "answer_too_long", details)
-    gold_parts = _list_len(normalize(gold))
+    norm_gold = normalize(gold)
+    gold_parts = _list_len(norm_gold)
     if ex.strategy == "boxed":
         finals = _final_statement_boxes(answer_region(completion, think) or "")
         if len(finals) > 1 and all(compare(finals[-1], f, rel_tol)[0] for f in finals[:-1]):
@@ -312,8 +313,8 @@ def grade(
             pred = _HEDGE_RE.sub(",", pred)
         else:
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
-    if gold_parts == 1 and _list_len(normalize(pred)) > 1 and parse_number(normalize(gold)) is not None:
-        pred_n = normalize(pred)
+    pred_n = normalize(pred)
+    if gold_parts == 1 and _list_len(pred_n) > 1 and parse_number(norm_gold) is not None:
         if not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", pred_n):
             return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
     equal, layer = compare(gold, pred, rel_tol)

@@ -110,6 +110,12 @@ class ScoreResponse(BaseModel):
     groups: dict[str, GroupStats] = Field(default_factory=dict)
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
 class JobAccepted(BaseModel):
     job_id: str
     status: str
@@ -123,12 +129,7 @@ class JobStatus(BaseModel):
     created_at: float
     finished_at: float | None = None
     result: ScoreResponse | None = None
-
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
+    error: ErrorBody | None = Field(None, description="Why a failed job failed.")
 
 
 class ErrorResponse(BaseModel):

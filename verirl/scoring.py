@@ -26,8 +26,9 @@ def item_budget(item: dict, default_math_s: float = DEFAULT_MATH_TIMEOUT_S) -> f
     if opts.get("timeout_s"):
         return float(opts["timeout_s"])
     if item.get("task") == "run_code":
-        r = item["request"]
-        return float(r.get("compile_timeout") or 10) + float(r.get("run_timeout") or 10) + 10.0
+        from verirl.code import run_code_budget
+
+        return run_code_budget(item["request"])
     if item.get("task") == "code":
         from verirl.code import code_budget
 

@@ -19,15 +19,15 @@ _pool = None
 _pool_lock = threading.Lock()
 
 
-def get_pool():
-    """The worker's verifier pool, created once per worker process."""
+def get_pool(size: int | None = None):
+    """The worker's verifier pool, created once per worker process (``size`` defaults to VERIRL_WORKERS)."""
     global _pool
     with _pool_lock:
         if _pool is None:
             from verirl.pool import VerifierPool
             from verirl.settings import get_settings
 
-            _pool = VerifierPool(get_settings().workers)
+            _pool = VerifierPool(size or get_settings().workers)
         return _pool
 
 

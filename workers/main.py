@@ -21,7 +21,9 @@ log = logging.getLogger("verirl.worker")
 ANNOUNCE_TTL_S = 10
 
 
-def run_worker(queues: list[str] | None = None, burst: bool = False, name: str | None = None) -> int:
+def run_worker(
+    queues: list[str] | None = None, burst: bool = False, name: str | None = None, concurrency: int | None = None
+) -> int:
     import redis
     from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
@@ -37,7 +39,7 @@ def run_worker(queues: list[str] | None = None, burst: bool = False, name: str |
     conn.ping()
     queue_names = queues or [settings.queue]
     name = name or f"verirl-{socket.gethostname()}-{os.getpid()}"
-    pool = get_pool()  # start and warm the verifiers before taking jobs
+    pool = get_pool(concurrency)  # start and warm the verifiers before taking jobs
     stop = threading.Event()
     started = time.time()
 

@@ -33,5 +33,5 @@ async def get_job(job_id: str, store: StoreDep) -> dict:
     if job is None:
         raise NotFound(f"no job {job_id!r}", field="job_id")
     if job["status"] == "failed":
-        job["result"] = None
+        job["error"], job["result"] = job["result"], None
     return job
