@@ -37,9 +37,10 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/math_bench.py
 	$(BIN)/python bench/code_bench.py
+	$(BIN)/python bench/trainer_bench.py
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check verirl service workers sandbox tests bench
+	$(BIN)/ruff check verirl service workers sandbox tests bench examples
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q

@@ -19,12 +19,13 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 
 def _items(rows, reps: int) -> list[dict]:
-    items = [
-        {"completion": c, "answer": r["gt"], "group": str(r["idx"])}
+    # Each copy is made unique (a trailing comment), so no verdict cache can help.
+    return [
+        {"completion": c + f"\n<!-- copy {k} -->", "answer": r["gt"], "group": f"{r['idx']}.{k}"}
+        for k in range(reps)
         for r in rows
         for c in r["code"]
     ]
-    return items * reps
 
 
 def _through_api(url: str, items: list[dict], batch: int = 1024) -> float:
@@ -76,7 +77,7 @@ def main() -> None:
             server.stop()
             redis.stop()
     print(f"machine: {machine()}")
-    print(f"items: {n} (math_cot_100 x 4), batches of 1,024\n")
+    print(f"items: {n} (math_cot_100 x 4, each copy unique), batches of 1,024\n")
     print(table(["path", "items/s", "vs loop"], results))
 
 

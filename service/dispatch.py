@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import socket
+import threading
 import time
 import uuid
 from typing import Any, Protocol
@@ -57,15 +58,32 @@ class EmbeddedDispatcher:
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
         if self.pool.queued + len(items) > self.max_queue_depth:
             raise Overloaded(f"{self.pool.queued} items are waiting; retry later")
+        if not items:
+            return []
+        # One wake-up of the event loop per request, not one per item.
+        loop = asyncio.get_running_loop()
+        all_done = asyncio.Event()
+        left = [len(items)]
+        lock = threading.Lock()
+
+        def _one_done(_f: object) -> None:  # runs in the pool's scheduler thread
+            with lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                loop.call_soon_threadsafe(all_done.set)
+
         cfuts = [self.pool.submit(it, item_budget(it, self.item_timeout_s)) for it in items]
-        afuts = [asyncio.wrap_future(f) for f in cfuts]
-        remaining = deadline - time.monotonic()
-        if afuts:
-            await asyncio.wait(afuts, timeout=max(0.0, remaining))
+        for f in cfuts:
+            f.add_done_callback(_one_done)
+        try:
+            await asyncio.wait_for(all_done.wait(), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            pass
         out: list[dict] = []
-        for it, cf, af in zip(items, cfuts, afuts, strict=True):
-            if af.done() and not af.cancelled():
-                out.append(af.result())
+        for it, cf in zip(items, cfuts, strict=True):
+            if cf.done() and not cf.cancelled():
+                out.append(cf.result())
             else:
                 cf.cancel()  # a queued item is dropped; a running one ends at its own budget
                 out.append(failure_result(it, "timeout", DEADLINE_MESSAGE))

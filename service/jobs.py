@@ -39,6 +39,7 @@ async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequ
         req.options,
         max_completion_chars=settings.max_completion_chars,
         max_answer_chars=settings.max_answer_chars,
+        default_reward=settings.reward_spec,
     )
     if all(e is not None for e in errors):
         first = errors[0]["details"]["error"]  # type: ignore[index]

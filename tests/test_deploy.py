@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,8 +45,11 @@ def test_dockerfile_default_command():
     assert cmd and cmd.group(1) in _subcommands()
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose package is not installed")
 def test_docker_compose_config_validates():
+    if shutil.which("docker-compose") is None:
+        if os.environ.get("VERIRL_REQUIRE_SHARED_DATA"):  # set by .ci/run, which installs it
+            pytest.fail("docker-compose is missing in CI")
+        pytest.skip("Debian's docker-compose package is not installed (apt-get install docker-compose)")
     subprocess.run(["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config", "-q"], check=True, cwd=REPO)
 
 

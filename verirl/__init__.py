@@ -4,6 +4,7 @@ The public face is this module's ``__all__``; everything else is private.
 """
 
 from verirl._version import __version__
+from verirl.client import AsyncClient, Client
 from verirl.errors import (
     ClientError,
     InvalidInput,
@@ -17,6 +18,8 @@ from verirl.errors import (
 
 __all__ = [
     "__version__",
+    "AsyncClient",
+    "Client",
     "ClientError",
     "InvalidInput",
     "IsolationUnavailable",

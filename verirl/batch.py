@@ -45,6 +45,7 @@ def prepare_items(
     *,
     max_completion_chars: int,
     max_answer_chars: int,
+    default_reward: dict[str, Any] | None = None,
 ) -> tuple[list[dict | None], list[dict | None]]:
     """Validate items one by one.
 
@@ -53,7 +54,9 @@ def prepare_items(
     """
     base = request_options.model_dump(exclude_none=True) if request_options else {}
     if "reward" in base:
-        validate_spec(base["reward"])  # a bad request-wide spec is a request error
+        base["reward"] = validate_spec(base["reward"])  # a bad request-wide spec is a request error
+    elif default_reward is not None:
+        base["reward"] = default_reward
     prepared: list[dict | None] = []
     errors: list[dict | None] = []
     for i, raw in enumerate(raw_items):
@@ -67,7 +70,7 @@ def prepare_items(
                 opts.update(item.options.model_dump(exclude_none=True))
             if item.options is not None and item.options.reward is not None:
                 try:
-                    validate_spec(item.options.reward)
+                    opts["reward"] = validate_spec(item.options.reward)
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
             data = item.model_dump(exclude_none=True, exclude={"options"})

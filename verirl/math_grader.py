@@ -314,8 +314,12 @@ def grade(
         else:
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
     pred_n = normalize(pred)
-    if gold_parts == 1 and _list_len(pred_n) > 1 and parse_number(norm_gold) is not None:
-        if not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", pred_n):
-            return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
+    if (
+        gold_parts == 1
+        and _list_len(pred_n) > 1
+        and parse_number(norm_gold) is not None
+        and not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", pred_n)
+    ):
+        return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
     equal, layer = compare(gold, pred, rel_tol)
     return MathResult("correct" if equal else "incorrect", pred, layer, None, details)

@@ -70,16 +70,30 @@ def _child_main(conn: mpc.Connection) -> None:
 
 
 class _Child:
-    __slots__ = ("proc", "conn", "task")
+    """A verifier process and the items sent to it, oldest (the running one) first."""
+
+    __slots__ = ("proc", "conn", "tasks", "head_deadline")
 
     def __init__(self, proc: multiprocessing.process.BaseProcess, conn: mpc.Connection) -> None:
         self.proc = proc
         self.conn = conn
-        self.task: tuple[int, dict, Future, float] | None = None
+        self.tasks: collections.deque[tuple[int, dict, Future, float]] = collections.deque()
+        self.head_deadline = 0.0
+
+
+#: Items in flight per verifier process: the next one is already in its pipe
+#: when it finishes the current one, so it never waits for the scheduler thread.
+PIPELINE_DEPTH = 4
 
 
 class VerifierPool:
-    """``size`` verifier processes; ``submit(item, timeout_s)`` -> Future[result dict]."""
+    """``size`` verifier processes; ``submit(item, timeout_s)`` -> Future[result dict].
+
+    Each item has its own kill deadline, counted from when its process starts it
+    (the previous result arrived): past it the process is killed and replaced,
+    the item is ``timeout`` and the items queued behind it go back to the
+    front of the queue.
+    """
 
     def __init__(self, size: int, *, preload: tuple[str, ...] = ("verirl.warm",)) -> None:
         self.size = size
@@ -124,7 +138,7 @@ class VerifierPool:
         return {
             "size": self.size,
             "alive": sum(1 for c in self._children if c.proc.is_alive()),
-            "busy": sum(1 for c in self._children if c.task is not None),
+            "busy": sum(1 for c in self._children if c.tasks),
             "queued": len(self._pending),
             "completed": self.completed,
             "timeouts": self.timeouts,
@@ -143,6 +157,10 @@ class VerifierPool:
         self._thread.join(timeout=5)
         for c in self._children:
             self._kill(c)
+            while c.tasks:
+                _, item, fut, _ = c.tasks.popleft()
+                if not fut.done():
+                    fut.set_result(_failure(item, "error", "verifier pool shut down"))
         with self._lock:
             while self._pending:
                 _, item, fut, _ = self._pending.popleft()
@@ -184,29 +202,39 @@ class VerifierPool:
         if not self._closed:
             self._children[idx] = self._spawn()
 
+    def _take(self) -> tuple[int, dict, Future, float] | None:
+        with self._lock:
+            while self._pending:
+                cand = self._pending.popleft()
+                fut = cand[2]
+                if fut.running() or fut.set_running_or_notify_cancel():  # running: re-queued after a kill
+                    return cand
+        return None
+
     def _assign(self) -> None:
-        now = time.monotonic()
         for child in self._children:
-            if child.task is not None:
-                continue
-            with self._lock:
-                task = None
-                while self._pending:
-                    cand = self._pending.popleft()
-                    if cand[2].set_running_or_notify_cancel():
-                        task = cand
-                        break
-            if task is None:
-                return
-            tid, item, fut, timeout_s = task
-            try:
-                child.conn.send((tid, item))
-            except (OSError, ValueError):
-                fut.set_result(_failure(item, "error", "verifier process unavailable"))
-                self.crashes += 1
-                self._replace(child)
-                continue
-            child.task = (tid, item, fut, now + timeout_s)
+            while len(child.tasks) < PIPELINE_DEPTH:
+                task = self._take()
+                if task is None:
+                    return
+                tid, item, fut, timeout_s = task
+                try:
+                    child.conn.send((tid, item))
+                except (OSError, ValueError):
+                    fut.set_result(_failure(item, "error", "verifier process unavailable"))
+                    self.crashes += 1
+                    self._requeue(child)
+                    self._replace(child)
+                    break
+                if not child.tasks:
+                    child.head_deadline = time.monotonic() + timeout_s
+                child.tasks.append(task)
+
+    def _requeue(self, child: _Child) -> None:
+        """Items sent to a process that is going away, not yet started: back to the front."""
+        with self._lock:
+            while child.tasks:
+                self._pending.appendleft(child.tasks.pop())
 
     def _run(self) -> None:
         while not self._closed:
@@ -218,9 +246,9 @@ class VerifierPool:
 
     def _step(self) -> None:
         self._assign()
-        busy = [c for c in self._children if c.task is not None]
+        busy = [c for c in self._children if c.tasks]
         now = time.monotonic()
-        wait_s = min((c.task[3] for c in busy if c.task), default=now + 1.0) - now
+        wait_s = min((c.head_deadline for c in busy), default=now + 1.0) - now
         objs: list[Any] = [self._wake_r]
         for c in busy:
             objs.append(c.conn)
@@ -231,30 +259,41 @@ class VerifierPool:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
-        now = time.monotonic()
         for c in busy:
-            assert c.task is not None
-            tid, item, fut, deadline = c.task
             if c.conn in ready:
-                try:
-                    got_tid, result = c.conn.recv()
-                except (EOFError, OSError):
-                    got_tid, result = None, None
-                if got_tid == tid:
-                    c.task = None
-                    self.completed += 1
-                    fut.set_result(result)
-                    continue
+                self._collect(c)
+            if not c.tasks:
+                continue
+            tid, item, fut, _ = c.tasks[0]
             if c.proc.sentinel in ready or not c.proc.is_alive():
-                c.task = None
+                c.tasks.popleft()
                 self.crashes += 1
                 fut.set_result(_failure(item, "error", f"verifier process died (exit {c.proc.exitcode})"))
+                self._requeue(c)
                 self._replace(c)
-            elif now >= deadline:
-                c.task = None
+            elif time.monotonic() >= c.head_deadline:
+                c.tasks.popleft()
                 self.timeouts += 1
                 fut.set_result(_failure(item, "timeout", "verification exceeded its time budget"))
+                self._requeue(c)
                 self._replace(c)
+
+    def _collect(self, c: _Child) -> None:
+        """Every result the process has written; the next item's deadline starts now."""
+        try:
+            while c.tasks and c.conn.poll():
+                got_tid, result = c.conn.recv()
+                tid, _item, fut, _ = c.tasks[0]
+                if got_tid != tid:  # cannot happen: a process answers in order
+                    log.error("verifier answered task %s while %s was expected", got_tid, tid)
+                    return
+                c.tasks.popleft()
+                self.completed += 1
+                fut.set_result(result)
+                if c.tasks:
+                    c.head_deadline = time.monotonic() + c.tasks[0][3]
+        except (EOFError, OSError):
+            pass  # the process died: handled through its sentinel
 
 
 def _failure(item: dict, verdict: str, message: str) -> dict:

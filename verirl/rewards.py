@@ -4,9 +4,10 @@ A reward spec is a dict (``options.reward`` per request, or the server default
 ``{"accuracy": {"weight": 1}}``). Each key names an additive term; the total
 is the sum of the terms and every result carries the breakdown.
 
-``accuracy``   ``{"weight": 1.0}``: weight x the verifier's accuracy (1/0 for
-               math; for code 1/0, the fraction of tests passed, or pass/fail
-               plus a bonus, see ``code_reward``).
+``accuracy``   ``{"weight": 1.0, "wrong": 0.0}``: ``weight x acc + wrong x (1 - acc)``
+               where ``acc`` is the verifier's accuracy (1/0 for math; for code
+               1/0 or the fraction of tests passed, see ``code_reward``).
+               ``"wrong": -1`` gives DAPO's +1/-1 rule reward.
 ``format``     ``{"weight": 1.0, "pattern": "think_answer"}``: weight if the
                completion has the shape, else 0. Patterns: ``think`` (a closed
                ``<think>`` block then text), ``think_answer`` (``<think>..</think>``
@@ -38,6 +39,22 @@ from verirl.errors import InvalidInput
 
 DEFAULT_SPEC: dict[str, Any] = {"accuracy": {"weight": 1.0}}
 
+#: Named specs: ``options.reward`` may be one of these names instead of an object.
+PRESETS: dict[str, dict[str, Any]] = {
+    # 1 for a right answer, 0 otherwise (DeepSeek-R1's accuracy reward).
+    "accuracy": DEFAULT_SPEC,
+    # accuracy + 0.5 for the <think>...</think> then answer shape (R1 / Open-R1 format reward).
+    "r1": {"accuracy": {"weight": 1.0}, "format": {"weight": 0.5, "pattern": "think"}},
+    # DAPO: +1/-1 rule reward and the soft overlong punishment (20480 max, 4096 cache), in tokens.
+    "dapo": {
+        "accuracy": {"weight": 1.0, "wrong": -1.0},
+        "length": {"type": "dapo", "max_len": 20480, "cache_len": 4096},
+        "length_unit": "tokens",
+    },
+    # Cosine length scaling with Open-R1's defaults (accuracy folded into the cosine value).
+    "cosine": {"length": {"type": "cosine", "max_len": 1000}},
+}
+
 _KNOWN = {"accuracy", "format", "length", "repetition", "length_unit"}
 _FORMATS = {
     "think": re.compile(r"^\s*<think>.*?</think>\s*\S", re.DOTALL),
@@ -47,12 +64,26 @@ _FORMATS = {
 }
 
 
-def validate_spec(spec: dict[str, Any] | None) -> dict[str, Any]:
-    """Check a reward spec; raise InvalidInput naming the bad key."""
+def validate_spec(spec: dict[str, Any] | str | None) -> dict[str, Any]:
+    """Check a reward spec (an object or a preset name); return it as an object.
+
+    Raises InvalidInput naming the bad key.
+    """
     if spec is None:
         return DEFAULT_SPEC
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise InvalidInput(f"unknown reward preset {spec!r}; one of {sorted(PRESETS)}", field="options.reward")
+        return PRESETS[spec]
     if not isinstance(spec, dict):
-        raise InvalidInput("reward spec must be an object", field="options.reward")
+        raise InvalidInput("reward spec must be an object or a preset name", field="options.reward")
+    acc = spec.get("accuracy")
+    if acc is not None:
+        if not isinstance(acc, dict):
+            raise InvalidInput("accuracy must be an object", field="options.reward.accuracy")
+        for k in ("weight", "wrong"):
+            if k in acc and (not isinstance(acc[k], int | float) or isinstance(acc[k], bool) or not math.isfinite(acc[k])):
+                raise InvalidInput(f"accuracy.{k} must be a number", field=f"options.reward.accuracy.{k}")
     for key in spec:
         if key not in _KNOWN:
             raise InvalidInput(f"unknown reward term {key!r}", field=f"options.reward.{key}")
@@ -138,13 +169,15 @@ def shape_reward(
     item: dict, verdict: str, accuracy: float, spec: dict[str, Any] | None
 ) -> tuple[float, dict[str, Any]]:
     """Total reward and its breakdown for a decided item (never for timeout/error)."""
-    spec = spec or DEFAULT_SPEC
+    spec = validate_spec(spec) if isinstance(spec, str) else (spec or DEFAULT_SPEC)
     text = item.get("completion") or ""
     correct = verdict == "correct"
     length_spec = spec.get("length")
     acc_default = 0.0 if length_spec and length_spec.get("type") == "cosine" else 1.0
-    acc_w = float((spec.get("accuracy") or {}).get("weight", acc_default)) if "accuracy" in spec else acc_default
-    terms: dict[str, float] = {"accuracy": acc_w * accuracy}
+    acc_spec = spec.get("accuracy") or {}
+    acc_w = float(acc_spec.get("weight", acc_default)) if "accuracy" in spec else acc_default
+    wrong = float(acc_spec.get("wrong", 0.0))
+    terms: dict[str, float] = {"accuracy": acc_w * accuracy + wrong * (1.0 - accuracy)}
     breakdown: dict[str, Any] = {}
     if "format" in spec:
         fmt = spec["format"] or {}

@@ -47,7 +47,9 @@ class ScoreOptions(_Strict):
     failure_reward: float | None = Field(
         None, description="Reward reported for `timeout`/`error` verdicts (default null: no reward)."
     )
-    reward: dict[str, Any] | None = Field(None, description="Reward spec (see README: reward shaping).")
+    reward: dict[str, Any] | str | None = Field(
+        None, description="Reward spec object, or a preset name: accuracy, r1, dapo, cosine (see README: reward shaping)."
+    )
     # code
     time_limit_s: float | None = Field(None, gt=0, le=60, description="Code: CPU-time limit per test, seconds.")
     memory_mb: int | None = Field(None, ge=16, le=8192, description="Code: memory limit per run, MiB.")

@@ -69,6 +69,37 @@ class Settings(BaseSettings):
 
     log_level: str = Field("info", description="Log level of the service and workers.")
 
+    # --- rewards -----------------------------------------------------------
+    default_reward: str = Field(
+        "accuracy",
+        description="Reward spec used when a request gives none: a preset name (accuracy, r1, dapo, cosine) or a JSON object.",
+    )
+
+    @field_validator("default_reward")
+    @classmethod
+    def _valid_reward(cls, v: str) -> str:
+        from verirl.errors import InvalidInput
+        from verirl.rewards import validate_spec
+
+        try:
+            validate_spec(cls._parse_reward(v))
+        except (InvalidInput, ValueError) as exc:
+            raise ValueError(f"VERIRL_DEFAULT_REWARD: {exc}") from None
+        return v
+
+    @staticmethod
+    def _parse_reward(v: str):
+        import json
+
+        v = v.strip()
+        return json.loads(v) if v.startswith("{") else v
+
+    @property
+    def reward_spec(self) -> dict:
+        from verirl.rewards import validate_spec
+
+        return validate_spec(self._parse_reward(self.default_reward))
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, v: str) -> str:

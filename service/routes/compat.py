@@ -1,13 +1,21 @@
-"""Drop-in endpoints with other tools' exact contracts (SandboxFusion's /run_code)."""
+"""Drop-in endpoints with other tools' exact contracts: SandboxFusion's /run_code,
+OpenRLHF's /get_reward and slime's remote reward."""
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..deps import DispatcherDep
+from verirl.errors import InvalidInput
+from verirl.labels import item_from_label, response_of
+from verirl.schemas import ScoreOptions, ScoreRequest
+
+from ..deps import DispatcherDep, SettingsDep
+from ..jobs import score_batch
 
 router = APIRouter(tags=["compat"])
 
@@ -37,3 +45,132 @@ async def run_code(req: RunCodeRequest, dispatcher: DispatcherDep) -> dict:
         msg = res.get("details", {}).get("error", "sandbox failure")
         return {"status": "SandboxError", "message": str(msg), "compile_result": None, "run_result": None, "executor_pod_name": None, "files": {}}
     return out
+
+
+# --------------------------------------------------------------------------- trainer contracts
+
+def _reward_options(reward: str | None, failure_reward: float | None, field: str = "reward") -> dict[str, Any]:
+    """Options from the compat endpoints' query string (their bodies are fixed by the trainers)."""
+    opts: dict[str, Any] = {}
+    if reward:
+        spec: Any = reward
+        if reward.strip().startswith("{"):
+            try:
+                spec = json.loads(reward)
+            except ValueError:
+                raise InvalidInput("reward is not valid JSON", field=field) from None
+        opts["reward"] = spec
+    if failure_reward is not None:
+        opts["failure_reward"] = failure_reward
+    try:
+        ScoreOptions.model_validate(opts)
+    except ValidationError as exc:
+        raise InvalidInput(exc.errors()[0]["msg"], field=field) from None
+    return opts
+
+
+def _as_list(v: Any, n: int | None, field: str) -> list:
+    if v is None:
+        return [None] * (n or 0)
+    out = v if isinstance(v, list) else [v]
+    if n is not None and len(out) != n:
+        raise InvalidInput(f"{field} has {len(out)} entries, query has {n}", field=field)
+    return out
+
+
+def _numeric_terms(results: list[dict]) -> dict[str, list[float]]:
+    keys: list[str] = []
+    for r in results:
+        for k, v in (r.get("details") or {}).get("reward_breakdown", {}).items():
+            if isinstance(v, int | float) and k not in keys and k != "length_value":
+                keys.append(k)
+    return {
+        k: [float((r.get("details") or {}).get("reward_breakdown", {}).get(k, 0.0)) for r in results] for k in keys
+    }
+
+
+class OpenRLHFRequest(BaseModel):
+    """OpenRLHF's remote reward body (openrlhf/utils/remote_rm_utils.py: {"query", "prompts", "labels"})."""
+
+    model_config = ConfigDict(extra="ignore")
+    query: list[str] | str
+    prompts: list[str | None] | str | None = None
+    labels: list[Any] | str | int | float | dict | None = None
+
+
+@router.post("/get_reward", operation_id="openrlhf_get_reward")
+async def openrlhf_get_reward(
+    req: OpenRLHFRequest,
+    dispatcher: DispatcherDep,
+    settings: SettingsDep,
+    reward: str | None = Query(None, description="Reward preset or JSON spec."),
+    failure_reward: float = Query(0.0, description="Reward for timeout/error (OpenRLHF needs a number)."),
+    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+) -> dict:
+    """OpenRLHF `--remote_rm_url http://HOST:PORT/get_reward`: rewards, scores, extra_logs."""
+    queries = req.query if isinstance(req.query, list) else [req.query]
+    if not queries:
+        raise InvalidInput("query is empty", field="query")
+    if req.labels is None:
+        raise InvalidInput("labels (the ground truths) are required: start OpenRLHF with --label_key", field="labels")
+    prompts = _as_list(req.prompts, len(queries), "prompts")
+    labels = _as_list(req.labels, len(queries), "labels")
+    items = [
+        item_from_label(response_of(q, p), lab, id=str(i), task=task)
+        for i, (q, p, lab) in enumerate(zip(queries, prompts, labels, strict=True))
+    ]
+    opts = _reward_options(reward, failure_reward)
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=opts or None))
+    results = out["results"]
+    rewards = [float(r["reward"]) if r["reward"] is not None else failure_reward for r in results]
+    extra = {
+        "correct": [1.0 if r["verdict"] == "correct" else 0.0 for r in results],
+        "undecided": [1.0 if r["verdict"] in ("timeout", "error") else 0.0 for r in results],
+        **_numeric_terms(results),
+    }
+    return {
+        "rewards": rewards,
+        "scores": extra["correct"],
+        "extra_logs": extra,
+        "verdicts": [r["verdict"] for r in results],
+    }
+
+
+class SlimeRequest(BaseModel):
+    """slime's remote reward body (slime/rollout/rm_hub/__init__.py remote_rm: {"prompt", "response", "label"})."""
+
+    model_config = ConfigDict(extra="ignore")
+    prompt: Any = None
+    response: str
+    label: Any = None
+
+
+@router.post("/slime/reward", operation_id="slime_reward")
+async def slime_reward(
+    req: SlimeRequest,
+    response: Response,
+    dispatcher: DispatcherDep,
+    settings: SettingsDep,
+    reward: str | None = Query(None, description="Reward preset or JSON spec."),
+    failure_reward: float = Query(0.0, description="Reward for timeout/error in number mode."),
+    detail: bool = Query(False, description="Return a dict (use slime's --reward-key score) instead of a number."),
+    task: Literal["math", "code"] | None = Query(None),
+) -> Any:
+    """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime/reward`: a number (or a dict with `detail=true`)."""
+    if req.label is None:
+        raise InvalidInput("label (the ground truth) is required", field="label")
+    item = item_from_label(req.response, req.label, task=task)
+    opts = _reward_options(reward, failure_reward)
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=opts or None))
+    [res] = out["results"]
+    response.headers["X-Verirl-Verdict"] = res["verdict"]
+    score = float(res["reward"]) if res["reward"] is not None else failure_reward
+    if not detail:
+        return score
+    return {
+        "score": score,
+        "verdict": res["verdict"],
+        "extracted": res.get("extracted"),
+        "breakdown": (res.get("details") or {}).get("reward_breakdown", {}),
+        "error": (res.get("details") or {}).get("error"),
+    }

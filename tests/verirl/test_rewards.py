@@ -66,12 +66,35 @@ def test_breakdown_sums_to_total_and_token_counts_win():
         ({"length": {"type": "dapo", "max_len": 5, "cache_len": 9}}, "options.reward.length.cache_len"),
         ({"format": {"pattern": "nope"}}, "options.reward.format.pattern"),
         ({"format": {"regex": "("}}, "options.reward.format.regex"),
+        ({"accuracy": {"wrong": "x"}}, "options.reward.accuracy.wrong"),
+        ("nope", "options.reward"),
     ],
 )
 def test_bad_specs_name_the_field(spec, field):
     with pytest.raises(InvalidInput) as ei:
         validate_spec(spec)
     assert ei.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("verdict", "acc", "expected"),
+    [("correct", 1.0, 1.0), ("incorrect", 0.0, -1.0), ("no_answer", 0.0, -1.0), ("incorrect", 0.75, 0.5)],
+)
+def test_accuracy_wrong_value_interpolates(verdict, acc, expected):
+    # weight x acc + wrong x (1 - acc): DAPO's +1/-1; code fractions in between
+    total, br = shape_reward({"completion": "x"}, verdict, acc, {"accuracy": {"weight": 1.0, "wrong": -1.0}})
+    assert total == pytest.approx(expected) and br["accuracy"] == pytest.approx(expected)
+
+
+def test_presets():
+    assert validate_spec("accuracy") == {"accuracy": {"weight": 1.0}}
+    think = {"completion": "<think>a</think> \\boxed{1}"}
+    assert shape_reward(think, "correct", 1.0, validate_spec("r1"))[0] == 1.5
+    assert shape_reward({"completion": "\\boxed{1}"}, "correct", 1.0, "r1")[0] == 1.0
+    # dapo: -1 for wrong, and the overlong term counted in tokens (20480 max, 4096 cache)
+    long_wrong = {"completion": "x", "num_tokens": 18432}
+    total, br = shape_reward(long_wrong, "incorrect", 0.0, "dapo")
+    assert br["accuracy"] == -1.0 and br["length"] == pytest.approx(-0.5) and total == pytest.approx(-1.5)
 
 
 def _res(v, r):

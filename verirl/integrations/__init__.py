@@ -1,0 +1,5 @@
+"""Drop-in reward functions for trainers: ``verirl.integrations.verl`` and ``verirl.integrations.trl``.
+
+Both talk to a running verirl server through :mod:`verirl.client` only (httpx),
+so a training environment needs ``pip install verirl``, not the server stack.
+"""
