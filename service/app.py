@@ -15,7 +15,8 @@ from .deps import require_api_key
 from .dispatch import make_dispatcher
 from .jobs import JobRunner
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
-from .routes import compat, health, score
+from .registry import Registry
+from .routes import compat, health, problems, score
 from .store import RedisStore, SQLiteStore
 
 log = logging.getLogger("verirl.api")
@@ -36,7 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.dispatcher = make_dispatcher(settings)
         app.state.store = _make_store(settings)
-        app.state.runner = JobRunner(app.state.dispatcher, app.state.store, settings)
+        app.state.registry = Registry.from_settings(settings)
+        app.state.runner = JobRunner(app.state.dispatcher, app.state.store, settings, app.state.registry)
         try:
             resumed = await app.state.runner.resume()
             if resumed:
@@ -50,20 +52,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.runner.close()
             await app.state.dispatcher.close()
             await app.state.store.close()
+            await app.state.registry.close()
 
+    secured = bool(settings.api_key_list)
     app = FastAPI(
         title="verirl",
         version=__version__,
         description="Verifiable rewards and data curation for RL of reasoning LLMs.",
         lifespan=lifespan,
+        # With API keys, the schema and docs are served below behind the key too.
+        docs_url=None if secured else "/docs",
+        redoc_url=None,
+        openapi_url=None if secured else "/openapi.json",
     )
     app.state.settings = settings
     app.state.api_keys = [k.encode() for k in settings.api_key_list]
     errors.install(app)
     auth = [Depends(require_api_key)]
+    if secured:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
+        async def openapi_schema() -> dict:
+            return app.openapi()
+
+        @app.get("/docs", include_in_schema=False, dependencies=auth)
+        async def swagger_docs():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="verirl")
+
     app.include_router(health.router, dependencies=[])
     app.include_router(score.router, dependencies=auth)
     app.include_router(compat.router, dependencies=auth)
+    app.include_router(problems.router, dependencies=auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -31,16 +31,57 @@ def check_size(req: ScoreRequest, settings: Settings) -> None:
         raise InvalidInput(f"at most {settings.max_items} items per request", field="items")
 
 
-async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequest) -> dict[str, Any]:
+async def _resolve_problems(registry: Any, raw_items: list[Any]) -> tuple[list[Any], set[int]]:
+    """Fill the ground truth of items that reference a registered ``problem_id``.
+
+    Returns the items (copies where filled) and the indices whose id is unknown.
+    """
+    want = {
+        i: it["problem_id"]
+        for i, it in enumerate(raw_items)
+        if isinstance(it, dict) and isinstance(it.get("problem_id"), str) and it.get("answer") is None and it.get("tests") is None
+    }
+    if not want or registry is None:
+        return raw_items, set(want) if registry is None else set()
+    docs = await registry.resolve(sorted(set(want.values())))
+    items = list(raw_items)
+    unknown: set[int] = set()
+    for i, pid in want.items():
+        doc = docs.get(pid)
+        if doc is None:
+            unknown.add(i)
+            continue
+        it = dict(items[i])
+        for k in ("answer", "tests", "language"):
+            if doc.get(k) is not None and it.get(k) is None:
+                it[k] = doc[k]
+        if "task" not in it and doc.get("task"):
+            it["task"] = doc["task"]
+        items[i] = it
+    return items, unknown
+
+
+async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequest, registry: Any = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     check_size(req, settings)
+    raw_items, unknown = await _resolve_problems(registry, req.items)
     prepared, errors = prepare_items(
-        req.items,
+        raw_items,
         req.options,
         max_completion_chars=settings.max_completion_chars,
         max_answer_chars=settings.max_answer_chars,
         default_reward=settings.reward_spec,
     )
+    for i in unknown:
+        prepared[i] = None
+        errors[i] = {
+            "id": req.items[i].get("id") if isinstance(req.items[i].get("id"), str) else None,
+            "reward": None,
+            "verdict": "error",
+            "extracted": None,
+            "details": {"error": {"code": "unknown_problem", "field": f"items[{i}].problem_id",
+                                  "message": f"no registered problem {req.items[i]['problem_id']!r}"}},
+        }
     if all(e is not None for e in errors):
         first = errors[0]["details"]["error"]  # type: ignore[index]
         raise InvalidInput(first["message"], field=first["field"])
@@ -50,6 +91,13 @@ async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequ
     results: list[dict] = [e for e in errors]  # type: ignore[misc]
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
+    if registry is not None:
+        updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
+        if updates:
+            stats = await registry.record(updates)
+            for i, p in todo:
+                if p.get("problem_id"):
+                    results[i]["difficulty"] = stats.get(p["problem_id"])
     return {
         "results": results,
         "stats": {**batch_stats(results, time.perf_counter() - t0), "mode": dispatcher.mode},
@@ -58,7 +106,8 @@ async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequ
 
 
 class JobRunner:
-    def __init__(self, dispatcher: Dispatcher, store: Store, settings: Settings) -> None:
+    def __init__(self, dispatcher: Dispatcher, store: Store, settings: Settings, registry: Any = None) -> None:
+        self.registry = registry
         self.dispatcher = dispatcher
         self.store = store
         self.settings = settings
@@ -101,7 +150,7 @@ class JobRunner:
             await self.store.set_job_status(job_id, "running")
             req = ScoreRequest.model_validate(raw)
             try:
-                result = await score_batch(self.dispatcher, self.settings, req)
+                result = await score_batch(self.dispatcher, self.settings, req, self.registry)
             except InvalidInput as exc:
                 await self.store.finish_job(job_id, "failed", {"code": exc.code, "message": exc.message, "field": exc.field})
                 return

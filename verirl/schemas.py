@@ -95,6 +95,9 @@ class ItemResult(BaseModel):
     verdict: Verdict
     extracted: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    difficulty: dict[str, Any] | None = Field(
+        None, description="Statistics of the item's problem_id after this grading (see README: difficulty)."
+    )
 
 
 class GroupStats(BaseModel):
@@ -132,6 +135,37 @@ class JobStatus(BaseModel):
     finished_at: float | None = None
     result: ScoreResponse | None = None
     error: ErrorBody | None = Field(None, description="Why a failed job failed.")
+
+
+class ProblemIn(_Strict):
+    """One problem to register."""
+
+    id: str | None = Field(None, min_length=1, max_length=256, description="Caller's id (default: derived from the text).")
+    text: str = Field(..., min_length=1, max_length=200_000)
+    answer: str | None = Field(None, max_length=10_000, description="Math: the ground-truth answer.")
+    tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README: code).")
+    language: str | None = Field(None, max_length=32)
+    task: Task | None = None
+    source: str | None = Field(None, max_length=256)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegisterRequest(BaseModel):
+    """Body of POST /v1/problems; each problem is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    problems: list[Any] = Field(..., min_length=1)
+    threshold: float | None = Field(None, ge=0.5, le=1.0, description="Near-duplicate threshold for this call.")
+
+
+class BenchmarkItem(_Strict):
+    id: str | int
+    text: str = Field(..., min_length=1, max_length=200_000)
+
+
+class BenchmarkRequest(_Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    items: list[BenchmarkItem] = Field(..., min_length=1, max_length=200_000)
 
 
 class ErrorResponse(BaseModel):

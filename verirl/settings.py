@@ -69,6 +69,12 @@ class Settings(BaseSettings):
 
     log_level: str = Field("info", description="Log level of the service and workers.")
 
+    # --- curation ----------------------------------------------------------
+    dedup_threshold: float = Field(
+        0.8, ge=0.5, le=1.0, description="Estimated Jaccard similarity (character 5-gram MinHash) for a near duplicate."
+    )
+    max_problems: int = Field(10_000, ge=1, description="Most problems accepted in one POST /v1/problems.")
+
     # --- rewards -----------------------------------------------------------
     default_reward: str = Field(
         "accuracy",

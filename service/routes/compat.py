@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from verirl.errors import InvalidInput
@@ -101,6 +101,7 @@ class OpenRLHFRequest(BaseModel):
 @router.post("/get_reward", operation_id="openrlhf_get_reward")
 async def openrlhf_get_reward(
     req: OpenRLHFRequest,
+    request: Request,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
     reward: str | None = Query(None, description="Reward preset or JSON spec."),
@@ -120,7 +121,7 @@ async def openrlhf_get_reward(
         for i, (q, p, lab) in enumerate(zip(queries, prompts, labels, strict=True))
     ]
     opts = _reward_options(reward, failure_reward)
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=opts or None))
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=opts or None), request.app.state.registry)
     results = out["results"]
     rewards = [float(r["reward"]) if r["reward"] is not None else failure_reward for r in results]
     extra = {
@@ -148,6 +149,7 @@ class SlimeRequest(BaseModel):
 @router.post("/slime/reward", operation_id="slime_reward")
 async def slime_reward(
     req: SlimeRequest,
+    request: Request,
     response: Response,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
@@ -161,7 +163,7 @@ async def slime_reward(
         raise InvalidInput("label (the ground truth) is required", field="label")
     item = item_from_label(req.response, req.label, task=task)
     opts = _reward_options(reward, failure_reward)
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=opts or None))
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=opts or None), request.app.state.registry)
     [res] = out["results"]
     response.headers["X-Verirl-Verdict"] = res["verdict"]
     score = float(res["reward"]) if res["reward"] is not None else failure_reward

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from verirl.schemas import ErrorResponse, JobAccepted, JobStatus, ScoreRequest, ScoreResponse
 
@@ -13,9 +13,9 @@ _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 
 
 
 @router.post("/v1/score", response_model=ScoreResponse, operation_id="score", responses=_ERRORS)
-async def score(req: ScoreRequest, dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
+async def score(req: ScoreRequest, request: Request, dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """Grade a batch synchronously; results come back in item order."""
-    return await score_batch(dispatcher, settings, req)
+    return await score_batch(dispatcher, settings, req, request.app.state.registry)
 
 
 @router.post("/v1/jobs", response_model=JobAccepted, status_code=202, operation_id="create_job", responses=_ERRORS)

@@ -1,0 +1,381 @@
+"""``verirl filter``: dedup, decontaminate, verify and measure difficulty over a dataset.
+
+The work is done in shards of rows. Each shard's per-row results (hashes,
+MinHash digests, contamination flags, verdicts, rollout outcomes) are computed
+on all cores and written atomically to ``OUTPUT.work/``; a run that is killed
+resumes from the shards already written. Dedup then runs once over all rows in
+order (cheap, deterministic), so a resumed run writes exactly the output of an
+uninterrupted one.
+
+By default the command only adds metadata columns; ``--drop`` removes the rows
+the requested checks flagged, ``--keep EXPR`` keeps the rows where a Python
+expression over the row's columns is true. A summary (counts per reason, a few
+examples) is written next to the output as ``OUTPUT.summary.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verirl import curation as C
+
+TEXT_FIELDS = ("problem", "question", "prompt", "text")
+ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution")
+COMPLETION_FIELDS = ("completion", "generation", "response", "output")
+ADDED = {
+    "dedup": ("duplicate_of", "near_duplicate_of", "near_similarity", "cluster_id"),
+    "decontaminate": ("contaminated", "contamination"),
+    "verify": ("verdict", "verified"),
+    "difficulty": ("attempts", "pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high", "difficulty_bucket"),
+}
+
+
+@dataclass
+class FilterOptions:
+    dedup: bool = False
+    threshold: float = C.DEFAULT_THRESHOLD
+    decontaminate: list[str] = field(default_factory=list)
+    bench_field: str | None = None
+    verify: bool = False
+    difficulty: bool = False
+    text_field: str | None = None
+    id_field: str | None = None
+    answer_field: str | None = None
+    completion_field: str | None = None
+    rollouts_field: str = "rollouts"
+    keep: str | None = None
+    drop: bool = False
+    num_proc: int = field(default_factory=lambda: os.cpu_count() or 1)
+    shard_size: int = 5000
+    item_timeout_s: float = 10.0
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------- benchmarks on disk
+
+def bench_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "benchmarks"
+
+
+def add_local_benchmark(data_dir: Path, name: str, items: list[dict]) -> dict[str, Any]:
+    """Freeze a benchmark under DATA_DIR/benchmarks/NAME.json; same name, other content: refused."""
+    d = bench_dir(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.json"
+    h = C.content_hash(items)
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old["hash"] != h:
+            raise ValueError(f"benchmark {name!r} is frozen with {old['hash']}; use a new name for changed content")
+        return {"name": name, "hash": h, "items": len(items), "created": False, "path": str(path)}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"name": name, "hash": h, "items": items}, ensure_ascii=False))
+    os.replace(tmp, path)
+    return {"name": name, "hash": h, "items": len(items), "created": True, "path": str(path)}
+
+
+def resolve_benchmarks(specs: list[str], data_dir: Path, field_name: str | None) -> dict[str, list[dict]]:
+    """NAME (frozen under DATA_DIR/benchmarks) or a file path (its stem is the name)."""
+    out: dict[str, list[dict]] = {}
+    for spec in specs:
+        frozen = bench_dir(data_dir) / f"{spec}.json"
+        if frozen.exists():
+            out[spec] = json.loads(frozen.read_text())["items"]
+        elif Path(spec).exists():
+            out[Path(spec).stem] = C.load_items(spec, field_name)
+        else:
+            raise ValueError(f"benchmark {spec!r}: not registered (verirl benchmarks add) and not a file")
+    return out
+
+
+# --------------------------------------------------------------------------- per-shard work
+
+_BENCH: dict[str, C.Benchmark] = {}
+
+
+def _init_worker(named: dict[str, list[dict]]) -> None:
+    global _BENCH
+    _BENCH = C.build_benchmarks(named) if named else {}
+
+
+def _text_work(args: tuple[list[str], bool, bool]) -> tuple[list[str], bytes, list[list[dict]] | None]:
+    texts, dedup, decon = args
+    hashes = [C.exact_hash(t) for t in texts] if dedup else []
+    digests = C.minhashes(texts) if (dedup or decon) else None
+    flags = [C.check_all(_BENCH, t, digests[i]) for i, t in enumerate(texts)] if decon else None
+    return hashes, (digests.tobytes() if dedup and digests is not None else b""), flags
+
+
+def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what: str, needed: bool) -> str | None:
+    if given:
+        if given not in cols:
+            raise ValueError(f"no column {given!r} ({what}); columns: {cols}")
+        return given
+    found = next((c for c in candidates if c in cols), None)
+    if found is None and needed:
+        raise ValueError(f"no {what} column (tried {list(candidates)}; name one with a flag); columns: {cols}")
+    return found
+
+
+class _Grader:
+    """Math grading through a VerifierPool: kill deadlines, never a hang."""
+
+    def __init__(self, size: int, timeout_s: float) -> None:
+        from verirl.pool import VerifierPool
+
+        self.pool = VerifierPool(max(1, size))
+        self.timeout_s = timeout_s
+
+    def verdicts(self, pairs: list[tuple[Any, Any]]) -> list[str]:
+        items, idx, out = [], [], ["error"] * len(pairs)
+        for i, (completion, answer) in enumerate(pairs):
+            if completion is None or answer is None:
+                continue
+            items.append({"task": "math", "completion": str(completion)[:200_000], "answer": str(answer)[:2000], "options": {}})
+            idx.append(i)
+        for i, r in zip(idx, self.pool.map(items, [self.timeout_s] * len(items)), strict=True):
+            out[i] = r["verdict"]
+        return out
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptions, procs: Any, grader: _Grader | None) -> dict[str, Any]:
+    texts = [str(t or "") for t in rows[cols["text"]]]
+    res: dict[str, Any] = {"n": len(texts)}
+    if opts.dedup or opts.decontaminate:
+        k = max(1, min(opts.num_proc, math.ceil(len(texts) / 256)))
+        step = math.ceil(len(texts) / k)
+        parts = [(texts[i : i + step], opts.dedup, bool(opts.decontaminate)) for i in range(0, len(texts), step)]
+        outs = procs.map(_text_work, parts) if procs is not None else [_text_work(p) for p in parts]
+        res["hashes"] = [h for o in outs for h in o[0]]
+        res["digests"] = b"".join(o[1] for o in outs)
+        res["flags"] = [f for o in outs for f in (o[2] or [])]
+    if opts.verify and grader is not None:
+        res["verdicts"] = grader.verdicts(list(zip(rows[cols["completion"]], rows[cols["answer"]], strict=True)))
+    if opts.difficulty:
+        outcomes: list[list[bool] | None] = []
+        to_grade: list[tuple[int, Any, Any]] = []
+        for i, value in enumerate(rows[cols["rollouts"]]):
+            o = C.rollout_outcomes(value)
+            if o is None and isinstance(value, list) and all(isinstance(v, str) for v in value) and grader is not None:
+                ans = rows[cols["answer"]][i] if cols.get("answer") else None
+                to_grade += [(i, v, ans) for v in value]
+                outcomes.append([])
+            else:
+                outcomes.append(o)
+        if to_grade:
+            vs = grader.verdicts([(c, a) for _, c, a in to_grade])
+            for (i, _, _), v in zip(to_grade, vs, strict=True):
+                if v in ("correct", "incorrect", "no_answer"):
+                    outcomes[i].append(v == "correct")  # type: ignore[union-attr]
+        res["outcomes"] = outcomes
+    return res
+
+
+# --------------------------------------------------------------------------- the run
+
+def _fingerprint(ds: Any, opts: FilterOptions, input_path: str) -> str:
+    o = asdict(opts)
+    for k in ("num_proc", "progress", "keep", "drop"):  # do not change per-row results
+        o.pop(k)
+    raw = json.dumps({"input": getattr(ds, "_fingerprint", None) or input_path, "rows": len(ds), "opts": o}, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _atomic_pickle(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    from verirl.datasets_io import load, save
+
+    t0 = time.perf_counter()
+    if not (opts.dedup or opts.decontaminate or opts.verify or opts.difficulty or opts.keep):
+        raise ValueError("nothing to do: give --dedup, --decontaminate, --verify, --difficulty or --keep")
+    ds = load(input_path)
+    colnames = list(ds.column_names)
+    cols = {
+        "text": _pick(colnames, opts.text_field, TEXT_FIELDS, "problem text", opts.dedup or bool(opts.decontaminate)),
+        "id": _pick(colnames, opts.id_field, ("id",), "id", False),
+        "answer": _pick(colnames, opts.answer_field, ANSWER_FIELDS, "answer", opts.verify),
+        "completion": _pick(colnames, opts.completion_field, COMPLETION_FIELDS, "completion", opts.verify),
+        "rollouts": _pick(colnames, opts.rollouts_field, (), "rollouts", True) if opts.difficulty else None,
+    }
+    wanted = [k for k in ADDED if (k == "decontaminate" and opts.decontaminate) or (k != "decontaminate" and getattr(opts, k))]
+    clash = sorted({c for k in wanted for c in ADDED[k]} & set(colnames))
+    if clash:
+        raise ValueError(f"the dataset already has columns {clash} that verirl filter adds; rename them first")
+    named = resolve_benchmarks(opts.decontaminate, data_dir or Path("./data"), opts.bench_field) if opts.decontaminate else {}
+
+    work = Path(str(out_path) + ".work")
+    fp = _fingerprint(ds, opts, input_path)
+    manifest = work / "manifest.json"
+    if work.exists() and (not manifest.exists() or json.loads(manifest.read_text()).get("fingerprint") != fp):
+        shutil.rmtree(work)  # another input or other options: start over
+    work.mkdir(parents=True, exist_ok=True)
+    if not manifest.exists():
+        manifest.write_text(json.dumps({"fingerprint": fp, "input": str(input_path), "rows": len(ds)}))
+
+    n = len(ds)
+    n_shards = max(1, math.ceil(n / opts.shard_size))
+    done = {k for k in range(n_shards) if (work / f"shard-{k:06d}.pkl").exists()}
+    bar = _progress(n, sum(min(opts.shard_size, n - k * opts.shard_size) for k in done), opts.progress)
+    needs_text = bool(opts.dedup or opts.decontaminate)
+    procs = None
+    grader = None
+    try:
+        if needs_text and opts.num_proc > 1 and len(done) < n_shards:
+            procs = multiprocessing.get_context("spawn").Pool(opts.num_proc, initializer=_init_worker, initargs=(named,))
+        else:
+            _init_worker(named)
+        if (opts.verify or opts.difficulty) and len(done) < n_shards:
+            grader = _Grader(opts.num_proc, opts.item_timeout_s)
+        for k in range(n_shards):
+            if k in done:
+                continue
+            rows = ds[k * opts.shard_size : (k + 1) * opts.shard_size]
+            res = _shard(rows, cols, opts, procs, grader)
+            _atomic_pickle(res, work / f"shard-{k:06d}.pkl")
+            bar.update(res["n"])
+    finally:
+        bar.close()
+        if procs is not None:
+            procs.close()
+            procs.join()
+        if grader is not None:
+            grader.close()
+
+    shards = [pickle.loads((work / f"shard-{k:06d}.pkl").read_bytes()) for k in range(n_shards)]
+    ids = [str(x) for x in ds[cols["id"]]] if cols["id"] else [str(i) for i in range(n)]
+    texts = ds[cols["text"]] if cols["text"] else None
+    new: dict[str, list] = {}
+    reasons: Counter[str] = Counter()
+    examples: dict[str, list[dict]] = {}
+
+    def note(reason: str, i: int, **extra: Any) -> None:
+        reasons[reason] += 1
+        ex = examples.setdefault(reason, [])
+        if len(ex) < 3:
+            ex.append({"row": i, "id": ids[i], "text": (str(texts[i])[:160] if texts is not None else None), **extra})
+
+    if opts.dedup:
+        hashes = [h for s in shards for h in s["hashes"]]
+        digests = np.frombuffer(b"".join(s["digests"] for s in shards), dtype=np.uint32).reshape(n, C.NUM_PERM)
+        first: dict[str, int] = {}
+        index = C.LSHIndex()
+        cluster: list[str] = []
+        dup, near, sim = [None] * n, [None] * n, [None] * n
+        for i in range(n):
+            h = hashes[i]
+            if h in first:
+                j = first[h]
+                dup[i] = ids[j]
+                cluster.append(cluster[j])
+                note("duplicate", i, of=ids[j])
+                continue
+            first[h] = i
+            keys = C.band_keys(digests[i])
+            hits = index.query(digests[i], opts.threshold, keys)
+            if hits:
+                j, s = hits[0]
+                near[i], sim[i] = ids[j], round(s, 4)
+                cluster.append(cluster[j])
+                note("near_duplicate", i, of=ids[j], similarity=round(s, 4))
+            else:
+                cluster.append(ids[i])
+            index.add(i, digests[i], keys)
+        new.update(duplicate_of=dup, near_duplicate_of=near, near_similarity=sim, cluster_id=cluster)
+    if opts.decontaminate:
+        flags = [f for s in shards for f in s["flags"]]
+        new["contaminated"] = [bool(f) for f in flags]
+        new["contamination"] = [json.dumps(f, ensure_ascii=False) for f in flags]
+        by_bench: Counter[str] = Counter()
+        for i, f in enumerate(flags):
+            if f:
+                note("contaminated", i, benchmark=f[0]["benchmark"], item=f[0]["item"], rule=f[0]["rule"])
+                by_bench.update({x["benchmark"] for x in f})
+    if opts.verify:
+        verdicts = [v for s in shards for v in s["verdicts"]]
+        new["verdict"] = verdicts
+        new["verified"] = [v == "correct" for v in verdicts]
+        for i, v in enumerate(verdicts):
+            if v != "correct":
+                note(f"not_verified:{v}", i)
+    if opts.difficulty:
+        stats = [C.difficulty(len(o or []), sum(o or [])) for s in shards for o in s["outcomes"]]
+        new["attempts"] = [d["attempts"] for d in stats]
+        for k in ("pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high"):
+            new[k] = [d[k] for d in stats]
+        new["difficulty_bucket"] = [d["bucket"] for d in stats]
+
+    for name, values in new.items():
+        ds = ds.add_column(name, values)
+    keep_mask = [True] * n
+    if opts.drop:
+        for i in range(n):
+            if (opts.dedup and (new["duplicate_of"][i] or new["near_duplicate_of"][i])) or (
+                opts.decontaminate and new["contaminated"][i]
+            ) or (opts.verify and not new["verified"][i]):
+                keep_mask[i] = False
+    if opts.keep:
+        expr = compile(opts.keep, "--keep", "eval")
+        safe = {"__builtins__": {"len": len, "min": min, "max": max, "abs": abs, "any": any, "all": all, "str": str, "int": int, "float": float, "bool": bool}}
+        for i, row in enumerate(ds):
+            if keep_mask[i]:
+                try:
+                    ok = bool(eval(expr, safe, dict(row)))
+                except Exception as exc:
+                    raise ValueError(f"--keep failed on row {i}: {type(exc).__name__}: {exc}") from None
+                if not ok:
+                    keep_mask[i] = False
+                    note("dropped_by_keep", i)
+    kept = [i for i in range(n) if keep_mask[i]]
+    if len(kept) < n:
+        ds = ds.select(kept)
+    save(ds, out_path)
+    summary = {
+        "input": str(input_path),
+        "output": str(out_path),
+        "rows": n,
+        "kept": len(kept),
+        "dropped": n - len(kept),
+        "reasons": dict(sorted(reasons.items())),
+        "examples": examples,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
+    }
+    if opts.decontaminate:
+        summary["contaminated_by_benchmark"] = dict(sorted(by_bench.items()))
+    if opts.verify:
+        summary["verdicts"] = dict(Counter(new["verdict"]))
+    if opts.difficulty:
+        summary["buckets"] = dict(Counter(new["difficulty_bucket"]))
+    Path(str(out_path) + ".summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="rows", desc="verirl filter", disable=not enabled, mininterval=0.5)
