@@ -16,7 +16,7 @@ from .dispatch import make_dispatcher
 from .jobs import JobRunner
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .registry import Registry
-from .routes import compat, health, problems, score
+from .routes import compat, datasets, health, problems, score
 from .store import RedisStore, SQLiteStore
 
 log = logging.getLogger("verirl.api")
@@ -39,6 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = _make_store(settings)
         app.state.registry = Registry.from_settings(settings)
         app.state.runner = JobRunner(app.state.dispatcher, app.state.store, settings, app.state.registry)
+        app.state.filter_tasks = set()
+        try:
+            datasets.cleanup(settings, settings.job_ttl_s)
+            if datasets.resume(app):
+                log.info("resumed unfinished filter jobs")
+        except Exception as exc:
+            log.warning("could not resume filter jobs: %s", exc)
         try:
             resumed = await app.state.runner.resume()
             if resumed:
@@ -49,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            for t in list(app.state.filter_tasks):
+                t.cancel()
             await app.state.runner.close()
             await app.state.dispatcher.close()
             await app.state.store.close()
@@ -84,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(score.router, dependencies=auth)
     app.include_router(compat.router, dependencies=auth)
     app.include_router(problems.router, dependencies=auth)
+    app.include_router(datasets.router, dependencies=auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -150,8 +150,11 @@ class SQLiteRegistryStore:
                         (doc["id"], doc["hash"], json.dumps(doc), dig.tobytes(), doc.get("source"), doc["cluster_id"],
                          1 if doc["contamination"] else 0, now),
                     )
-                    if ks:
-                        self.db.executemany("INSERT INTO lsh (key, id) VALUES (?, ?)", [(k, doc["id"]) for k in ks])
+                    if ks:  # at most BUCKET_CAP ids per bucket (see verirl.curation.BUCKET_CAP)
+                        self.db.executemany(
+                            "INSERT INTO lsh (key, id) SELECT ?, ? WHERE (SELECT COUNT(*) FROM lsh WHERE key = ?) < ?",
+                            [(k, doc["id"], k, C.BUCKET_CAP) for k in ks],
+                        )
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -371,6 +374,11 @@ class RedisRegistryStore:
         if not docs:
             return
         first = self.r.incrby("verirl:prob:seq", len(docs)) - len(docs) + 1
+        all_keys = sorted({kk for ks in keys for kk in ks or ()})
+        sizes = self.r.pipeline(transaction=False)
+        for kk in all_keys:
+            sizes.scard(f"verirl:lsh:{kk}")
+        room = {kk: C.BUCKET_CAP - n for kk, n in zip(all_keys, sizes.execute(), strict=True)}
         p = self.r.pipeline(transaction=True)
         for k, (doc, dig, ks) in enumerate(zip(docs, digests, keys, strict=True)):
             seq = first + k
@@ -380,7 +388,9 @@ class RedisRegistryStore:
             p.hsetnx(key, "seq", seq)
             p.zadd("verirl:prob:order", {doc["id"]: seq}, nx=True)
             for kk in ks or ():
-                p.sadd(f"verirl:lsh:{kk}", doc["id"])
+                if room[kk] > 0:  # at most BUCKET_CAP ids per bucket
+                    room[kk] -= 1
+                    p.sadd(f"verirl:lsh:{kk}", doc["id"])
         p.execute()
 
     def iter_problems(self, batch: int = 2000):
@@ -421,7 +431,7 @@ class RedisRegistryStore:
             ids = [m.decode() for m, _ in got]
             docs = self.get_docs(ids)
             stats = self.stats(ids)
-            for (m, seq), pid in zip(got, ids, strict=True):
+            for (_m, seq), pid in zip(got, ids, strict=True):
                 pos = int(seq)
                 doc = docs.get(pid)
                 if doc is None:

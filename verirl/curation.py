@@ -6,8 +6,9 @@ CLI both build on these functions (needs the ``server`` extra: rensa, numpy,
 xxhash).
 
 * **Exact duplicates**: :func:`exact_hash` is xxh3-128 of :func:`normalize`
-  (NFKC, lower case, whitespace collapsed, ``$``/``\\left``/``\\right``/``\\,``
-  dropped), so re-spaced and re-typeset copies collide.
+  (NFKC, lower case, ``\\dfrac``/``\\tfrac`` as ``\\frac``, ``$``, braces,
+  ``\\left``/``\\right``/``\\,`` dropped) without whitespace, so re-spaced and
+  re-typeset copies collide.
 * **Near duplicates**: MinHash (rensa, 128 permutations) over character
   5-grams of the normalised text. Word n-grams miss "the same problem with one
   number changed"; character shingles do not (measured in the tests). LSH with
@@ -79,7 +80,7 @@ def normalize(text: str) -> str:
 def exact_hash(text: str) -> str:
     import xxhash
 
-    return xxhash.xxh3_128_hexdigest(normalize(text).encode())
+    return xxhash.xxh3_128_hexdigest(normalize(text).replace(" ", "").encode())
 
 
 def shingles(norm: str, k: int = SHINGLE) -> list[str]:
@@ -128,6 +129,11 @@ def ngrams(ws: Sequence[str], n: int = NGRAM) -> set[str]:
     return {" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)}
 
 
+def ngram_list(ws: Sequence[str], n: int = NGRAM) -> list[str]:
+    """The distinct n-grams in text order (deterministic, unlike a set's order)."""
+    return list(dict.fromkeys(" ".join(ws[i : i + n]) for i in range(len(ws) - n + 1)))
+
+
 def stripped(text: str) -> str:
     """The Light-R1 key: letters only (punctuation, digits and spaces removed)."""
     return _NOT_LETTER.sub("", unicodedata.normalize("NFKC", text or "").lower())
@@ -140,6 +146,12 @@ def content_hash(items: Sequence[dict]) -> str:
 
 # --------------------------------------------------------------------------- near duplicates
 
+#: Entries kept per LSH bucket. A bucket this full holds a family of near-identical
+#: texts; later members still meet its first BUCKET_CAP, and a query stays O(1)
+#: instead of O(n) on template-heavy data.
+BUCKET_CAP = 64
+
+
 class LSHIndex:
     """In-memory LSH over digests (the filter CLI and one registration batch)."""
 
@@ -150,7 +162,9 @@ class LSHIndex:
     def add(self, key: Any, digest: Any, keys: list[str] | None = None) -> None:
         self.digests[key] = digest
         for k in keys or band_keys(digest):
-            self.buckets.setdefault(k, []).append(key)
+            b = self.buckets.setdefault(k, [])
+            if len(b) < BUCKET_CAP:
+                b.append(key)
 
     def candidates(self, keys: list[str]) -> set[Any]:
         out: set[Any] = set()
@@ -231,7 +245,7 @@ class Benchmark:
         ws = ws if ws is not None else words(text)
         shared: Counter[int] = Counter()
         first: dict[int, str] = {}
-        for g in ngrams(ws):
+        for g in ngram_list(ws):
             for i in self.ngram_items.get(g, ()):
                 shared[i] += 1
                 first.setdefault(i, g)

@@ -239,6 +239,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
     n = len(ds)
     n_shards = max(1, math.ceil(n / opts.shard_size))
     done = {k for k in range(n_shards) if (work / f"shard-{k:06d}.pkl").exists()}
+    resumed_rows = sum(min(opts.shard_size, n - k * opts.shard_size) for k in done)
     bar = _progress(n, sum(min(opts.shard_size, n - k * opts.shard_size) for k in done), opts.progress)
     needs_text = bool(opts.dedup or opts.decontaminate)
     procs = None
@@ -362,6 +363,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         "reasons": dict(sorted(reasons.items())),
         "examples": examples,
         "seconds": round(time.perf_counter() - t0, 3),
+        "resumed_rows": resumed_rows,
         "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
     }
     if opts.decontaminate:

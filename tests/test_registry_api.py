@@ -1,0 +1,200 @@
+"""The problem registry over HTTP, in both modes (SQLite embedded; Redis with real workers)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests import procs
+from tests.helpers import post
+
+BASE = "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins with four. She sells the remainder at $2 per egg. How much does she make every day?"
+
+
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def server(request, tmp_path_factory):
+    if request.param == "embedded":
+        tmp = tmp_path_factory.mktemp("reg-embedded")
+        proc, url = procs.start_server(tmp, workers=2)
+        yield {"mode": "embedded", "url": url, "tmp": tmp, "proc": proc}
+        proc.stop()
+    else:
+        d = request.getfixturevalue("distributed")
+        yield {"mode": "distributed", "url": d["url"], "tmp": d["tmp"], "redis_url": d["redis_url"], "proc": d["server"]}
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def test_register_exact_near_cluster_and_idempotent(server) -> None:
+    u = _uid()
+    probs = [
+        {"id": f"{u}-a", "text": BASE, "answer": "18", "source": f"gsm-{u}"},
+        {"id": f"{u}-b", "text": BASE.replace("$2", "$3"), "answer": "27", "source": f"gsm-{u}"},  # one number changed
+        {"id": f"{u}-c", "text": "  " + BASE.replace(" ", "  ") + "\n", "answer": "18"},  # re-spaced copy
+        {"id": f"{u}-d", "text": f"A completely different problem {u}: what is the sum of the first 100 primes?", "answer": "24133"},
+    ]
+    r = post(server["url"], "/v1/problems", {"problems": probs})
+    assert r.status_code == 200, r.text
+    a, b, c, d = r.json()["problems"]
+    assert a["duplicate_of"] is None and a["near_duplicates"] == [] and a["cluster_id"] == f"{u}-a"
+    assert b["duplicate_of"] is None and b["near_duplicates"][0]["id"] == f"{u}-a"
+    assert b["near_duplicates"][0]["similarity"] >= 0.8 and b["cluster_id"] == f"{u}-a"
+    assert c["duplicate_of"] == f"{u}-a" and c["cluster_id"] == f"{u}-a"
+    assert d["duplicate_of"] is None and d["near_duplicates"] == [] and d["cluster_id"] == f"{u}-d"
+    assert all(p["created"] for p in (a, b, c, d)) and all(p["contamination"] == [] for p in (a, b, c, d))
+    # Registering again is idempotent: same ids, same metadata, nothing created.
+    again = post(server["url"], "/v1/problems", {"problems": probs[:2]}).json()["problems"]
+    assert [p["created"] for p in again] == [False, False]
+    assert again[1]["near_duplicates"] == b["near_duplicates"]
+    # Without an id, the id is derived from the text: stable across calls.
+    p1 = post(server["url"], "/v1/problems", {"problems": [{"text": f"What is {u} + 1?", "answer": "x"}]}).json()["problems"][0]
+    p2 = post(server["url"], "/v1/problems", {"problems": [{"text": f"What is {u} + 1?", "answer": "x"}]}).json()["problems"][0]
+    assert p1["id"] == p2["id"] and p1["created"] and not p2["created"]
+    got = httpx.get(f"{server['url']}/v1/problems/{u}-b").json()
+    assert got["answer"] == "27" and got["source"] == f"gsm-{u}" and got["stats"]["attempts"] == 0
+
+
+def test_bad_problem_never_fails_the_batch(server) -> None:
+    u = _uid()
+    r = post(server["url"], "/v1/problems", {"problems": [{"id": f"{u}-ok", "text": "Compute 1+1 for " + u}, {"text": ""}, {"text": "x", "tests": {"format": "nope"}}, 7]})
+    assert r.status_code == 200
+    ok, empty, tests, seven = r.json()["problems"]
+    assert ok["id"] == f"{u}-ok" and ok["created"]
+    assert empty["error"]["field"] == "problems[1].text"
+    assert tests["error"]["field"] == "problems[2].tests.format"
+    assert seven["error"]["field"] == "problems[3]"
+    r = post(server["url"], "/v1/problems", {"problems": [{"text": ""}]})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "problems[0].text"
+    assert httpx.get(f"{server['url']}/v1/problems/nope-{u}").status_code == 404
+
+
+def test_benchmark_registration_rechecks_and_is_frozen(server) -> None:
+    u = _uid()
+    text = f"Let {u} be a string of letters. Find the number of ordered triples of positive integers whose product is 2024 and whose sum is odd."
+    r = post(server["url"], "/v1/problems", {"problems": [{"id": f"{u}-p", "text": text.replace("2024", "2025")}]})
+    assert r.json()["problems"][0]["contamination"] == []
+    bench = {"name": f"bench-{u}", "items": [{"id": "q1", "text": text}, {"id": 2, "text": "Another item entirely, about circles."}]}
+    r = post(server["url"], "/v1/benchmarks", bench)
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] and r.json()["newly_contaminated"] >= 1 and r.json()["hash"].startswith("sha256:")
+    flags = httpx.get(f"{server['url']}/v1/problems/{u}-p").json()["contamination"]
+    assert {f["rule"] for f in flags} >= {"stripped"} and all(f["benchmark"] == f"bench-{u}" and f["item"] == "q1" for f in flags)
+    # Same content again: fine. Changed content under the same name: refused.
+    assert post(server["url"], "/v1/benchmarks", bench).json()["created"] is False
+    bench["items"][1]["text"] = "changed"
+    r = post(server["url"], "/v1/benchmarks", bench)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "name"
+    # A problem registered afterwards is checked at registration.
+    r = post(server["url"], "/v1/problems", {"problems": [{"id": f"{u}-late", "text": text}]})
+    assert r.json()["problems"][0]["contamination"][0]["item"] == "q1"
+    listed = httpx.get(f"{server['url']}/v1/benchmarks").json()["benchmarks"]
+    assert f"bench-{u}" in {b["name"] for b in listed}
+
+
+def test_difficulty_counters_exact_under_concurrency(server) -> None:
+    """50 concurrent scoring requests for the same problems give the exact totals."""
+    u = _uid()
+    post(server["url"], "/v1/problems", {"problems": [
+        {"id": f"{u}-x", "text": f"x problem {u}: compute 6*7", "answer": "42", "source": u},
+        {"id": f"{u}-y", "text": f"y problem {u}: compute 2^10", "answer": "1024", "source": u},
+    ]})
+    items = [
+        {"problem_id": f"{u}-x", "completion": "\\boxed{42}"},
+        {"problem_id": f"{u}-x", "completion": "\\boxed{42}", "policy": "m1"},
+        {"problem_id": f"{u}-x", "completion": "\\boxed{41}"},
+        {"problem_id": f"{u}-x", "completion": "\\boxed{40}", "policy": "m1"},
+        {"problem_id": f"{u}-y", "completion": "\\boxed{1024}"},
+        {"problem_id": f"{u}-y", "completion": "\\boxed{1000}"},
+        {"problem_id": f"{u}-y", "completion": "no answer at all"},
+        # a 1 ns budget: killed (timeout) unless its result is already in when the deadline is checked
+        {"problem_id": f"{u}-y", "completion": "\\boxed{2}", "options": {"timeout_s": 1e-9}},
+    ]
+    with ThreadPoolExecutor(50) as pool:
+        rs = list(pool.map(lambda _: post(server["url"], "/v1/score", {"items": items}), range(50)))
+    assert all(r.status_code == 200 for r in rs)
+    assert rs[0].json()["results"][0]["difficulty"]["attempts"] >= 2
+    x = httpx.get(f"{server['url']}/v1/problems/{u}-x").json()
+    y = httpx.get(f"{server['url']}/v1/problems/{u}-y").json()
+    assert (x["stats"]["attempts"], x["stats"]["correct"], x["stats"]["timeouts"]) == (200, 100, 0)
+    assert (x["stats_by_policy"]["m1"]["attempts"], x["stats_by_policy"]["m1"]["correct"]) == (100, 50)
+    assert y["stats"]["correct"] == 50 and y["stats"]["errors"] == 0
+    assert y["stats"]["attempts"] + y["stats"]["timeouts"] == 200 and y["stats"]["attempts"] >= 150
+    assert x["stats"]["bucket"] == "medium" and x["stats"]["pass_rate"] == 0.5
+    assert y["stats"]["wilson_low"] < 50 / y["stats"]["attempts"] < y["stats"]["wilson_high"]
+    assert 0 <= x["stats"]["recent_pass_rate"] <= 1
+    # Curriculum sampling: filter by difficulty and source, page with the cursor.
+    page = httpx.get(f"{server['url']}/v1/problems", params={"source": u, "difficulty_min": 0.55, "min_attempts": 10}).json()
+    assert [p["id"] for p in page["problems"]] == [f"{u}-y"]
+    first = httpx.get(f"{server['url']}/v1/problems", params={"source": u, "limit": 1}).json()
+    second = httpx.get(f"{server['url']}/v1/problems", params={"source": u, "limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [p["id"] for p in first["problems"] + second["problems"]] == [f"{u}-x", f"{u}-y"]
+    assert httpx.get(f"{server['url']}/v1/problems", params={"bucket": "medium", "source": u}).json()["problems"][0]["id"] == f"{u}-x"
+
+
+def test_score_by_problem_id_code_and_unknown(server) -> None:
+    u = _uid()
+    tests = {"format": "stdio", "cases": [{"input": "2 3\n", "output": "5\n"}]}
+    post(server["url"], "/v1/problems", {"problems": [{"id": f"{u}-add", "text": f"Add two numbers ({u}).", "tests": tests}]})
+    r = post(server["url"], "/v1/score", {"items": [
+        {"id": "ok", "problem_id": f"{u}-add", "completion": "```python\na,b=map(int,input().split())\nprint(a+b)\n```"},
+        {"id": "missing", "problem_id": f"nope-{u}", "completion": "x"},
+    ]})
+    ok, missing = r.json()["results"]
+    assert ok["verdict"] == "correct" and ok["difficulty"]["attempts"] == 1
+    assert missing["verdict"] == "error" and missing["details"]["error"]["field"] == "items[1].problem_id"
+
+
+def test_registry_survives_an_api_restart(server, tmp_path) -> None:
+    u = _uid()
+    post(server["url"], "/v1/problems", {"problems": [{"id": f"{u}-keep", "text": f"Persist me {u}", "answer": "1"}]})
+    post(server["url"], "/v1/score", {"items": [{"problem_id": f"{u}-keep", "completion": "\\boxed{1}"}]})
+    if server["mode"] == "embedded":
+        server["proc"].stop()
+        proc, url = procs.start_server(server["tmp"], workers=2)
+        server["proc"], server["url"] = proc, url
+    else:  # another API replica on the same Redis sees the same registry
+        proc, url = procs.start_server(tmp_path, redis_url=server["redis_url"])
+    try:
+        got = httpx.get(f"{url}/v1/problems/{u}-keep").json()
+        assert got["answer"] == "1" and got["stats"]["attempts"] == 1 and got["stats"]["correct"] == 1
+        dup = post(url, "/v1/problems", {"problems": [{"text": f"Persist  me {u}"}]}).json()["problems"][0]
+        assert dup["duplicate_of"] == f"{u}-keep"
+    finally:
+        if server["mode"] == "distributed":
+            proc.stop()
+
+
+def test_filter_job_over_http(embedded_server) -> None:
+    """A dataset uploaded as JSONL, filtered as an async job (the same code as `verirl filter`)."""
+    server = {"url": embedded_server}
+    u = _uid()
+    post(server["url"], "/v1/benchmarks", {"name": f"fb-{u}", "items": [{"id": "z", "text": f"The benchmark problem {u} asks for the number of lattice points inside a circle of radius ten."}]})
+    rows = [
+        {"id": "1", "problem": "What is 2+2?", "answer": "4", "completion": "\\boxed{4}"},
+        {"id": "2", "problem": "What is  2+2?", "answer": "4", "completion": "\\boxed{5}"},
+        {"id": "3", "problem": f"The benchmark problem {u} asks for the number of lattice points inside a circle of radius ten.", "answer": "317", "completion": "\\boxed{317}"},
+    ]
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    r = httpx.post(f"{server['url']}/v1/filter", params={"dedup": True, "verify": True, "decontaminate": [f"fb-{u}"]}, content=body, timeout=60)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    for _ in range(300):
+        st = httpx.get(f"{server['url']}/v1/filter/{job}").json()
+        if st["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert st["status"] == "done", st
+    assert st["summary"]["reasons"]["duplicate"] == 1 and st["summary"]["reasons"]["contaminated"] == 1
+    out = [json.loads(line) for line in httpx.get(f"{server['url']}/v1/filter/{job}/result").text.splitlines()]
+    assert [o["duplicate_of"] for o in out] == [None, "1", None]
+    assert [o["verdict"] for o in out] == ["correct", "incorrect", "correct"]
+    assert [o["contaminated"] for o in out] == [False, False, True]
+    bad = httpx.post(f"{server['url']}/v1/filter", params={"dedup": True}, content=b"not json\n")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "body"
