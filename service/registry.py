@@ -69,6 +69,7 @@ class SQLiteRegistryStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.lock = threading.Lock()
+        self._bucket_sizes: dict[str, int] = {}  # COUNT(*) of the buckets of the registration in progress
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS problems (
@@ -92,6 +93,12 @@ class SQLiteRegistryStore:
         with self.lock:
             self.db.close()
 
+    def _bucket_size(self, key: str) -> int:
+        n = self._bucket_sizes.get(key)
+        if n is None:
+            n = self._bucket_sizes[key] = self.db.execute("SELECT COUNT(*) FROM lsh WHERE key = ?", (key,)).fetchone()[0]
+        return n
+
     # -- problems ------------------------------------------------------------
     def get_docs(self, ids: list[str]) -> dict[str, dict]:
         out: dict[str, dict] = {}
@@ -104,25 +111,35 @@ class SQLiteRegistryStore:
         return out
 
     def claim_hashes(self, pairs: list[tuple[str, str]]) -> list[str | None]:
-        out: list[str | None] = []
+        hashes = sorted({h for h, _ in pairs})
         seen: dict[str, str] = {}
         with self.lock:
-            for h, pid in pairs:
-                if h in seen:
-                    out.append(seen[h] if seen[h] != pid else None)
-                    continue
-                row = self.db.execute("SELECT id FROM problems WHERE hash = ? ORDER BY seq LIMIT 1", (h,)).fetchone()
-                first = row[0] if row else pid
-                seen[h] = first
-                out.append(first if first != pid else None)
+            for i in range(0, len(hashes), 500):
+                part = hashes[i : i + 500]
+                q = ",".join("?" * len(part))
+                for h, pid, _ in self.db.execute(
+                    f"SELECT hash, id, MIN(seq) FROM problems WHERE hash IN ({q}) GROUP BY hash", part
+                ):
+                    seen[h] = pid
+        out: list[str | None] = []
+        for h, pid in pairs:
+            first = seen.setdefault(h, pid)  # the first of this call claims it
+            out.append(first if first != pid else None)
         return out
 
     def lsh_candidates(self, keys_list: list[list[str]]) -> list[set[str]]:
         out = []
         with self.lock:
+            self._bucket_sizes = {}  # sizes of this call's buckets only: memory stays flat
             for keys in keys_list:
                 q = ",".join("?" * len(keys))
-                out.append({r[0] for r in self.db.execute(f"SELECT id FROM lsh WHERE key IN ({q})", keys)})
+                ids: set[str] = set()
+                counts = dict.fromkeys(keys, 0)
+                for k, pid in self.db.execute(f"SELECT key, id FROM lsh WHERE key IN ({q})", keys):
+                    ids.add(pid)
+                    counts[k] += 1
+                self._bucket_sizes.update(counts)
+                out.append(ids)
         return out
 
     def digests(self, ids: list[str]) -> dict[str, Any]:
@@ -150,11 +167,14 @@ class SQLiteRegistryStore:
                         (doc["id"], doc["hash"], json.dumps(doc), dig.tobytes(), doc.get("source"), doc["cluster_id"],
                          1 if doc["contamination"] else 0, now),
                     )
-                    if ks:  # at most BUCKET_CAP ids per bucket (see verirl.curation.BUCKET_CAP)
-                        self.db.executemany(
-                            "INSERT INTO lsh (key, id) SELECT ?, ? WHERE (SELECT COUNT(*) FROM lsh WHERE key = ?) < ?",
-                            [(k, doc["id"], k, C.BUCKET_CAP) for k in ks],
-                        )
+                    rows = []
+                    for k in ks or ():  # at most BUCKET_CAP ids per bucket (see verirl.curation.BUCKET_CAP)
+                        n = self._bucket_size(k)
+                        if n < C.BUCKET_CAP:
+                            self._bucket_sizes[k] = n + 1
+                            rows.append((k, doc["id"]))
+                    if rows:
+                        self.db.executemany("INSERT INTO lsh (key, id) VALUES (?, ?)", rows)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -593,7 +613,8 @@ class Registry:
         with self._lock:
             bench = self._benchmarks()
             texts = [p["text"] for p in problems]
-            hashes = [C.exact_hash(t) for t in texts]
+            norms = [C.normalize(t) for t in texts]
+            hashes = [C.exact_hash(t, n) for t, n in zip(texts, norms, strict=True)]
             ids = [p.get("id") or f"h{h[:24]}" for p, h in zip(problems, hashes, strict=True)]
             existing = self.store.get_docs(list(dict.fromkeys(ids)))
             todo = [i for i, pid in enumerate(ids) if pid not in existing]
@@ -604,7 +625,7 @@ class Registry:
                 if ids[i] not in seen:
                     seen.add(ids[i])
                     fresh.append(i)
-            digests = C.minhashes([texts[i] for i in fresh])
+            digests = C.minhashes([texts[i] for i in fresh], [norms[i] for i in fresh])
             keys = [C.band_keys(d) for d in digests]
             owners = self.store.claim_hashes([(hashes[i], ids[i]) for i in fresh])
             cands = self.store.lsh_candidates(keys)
@@ -641,7 +662,7 @@ class Registry:
                     "duplicate_of": dup_of,
                     "near_duplicates": near,
                     "cluster_id": cluster,
-                    "contamination": C.check_all(bench, p["text"], dig),
+                    "contamination": C.check_all(bench, p["text"], dig, norms[i]),
                     "created_at": time.time(),
                 }
                 docs.append(doc)

@@ -14,6 +14,7 @@ import pytest
 
 from tests.procs import BIN, clean_env
 
+
 def _vocab(rng: random.Random, n: int = 5000) -> list[str]:
     letters = "abcdefghijklmnopqrstuvwxyz"
     return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(n)]

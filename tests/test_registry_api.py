@@ -113,8 +113,7 @@ def test_difficulty_counters_exact_under_concurrency(server) -> None:
         {"problem_id": f"{u}-y", "completion": "\\boxed{1024}"},
         {"problem_id": f"{u}-y", "completion": "\\boxed{1000}"},
         {"problem_id": f"{u}-y", "completion": "no answer at all"},
-        # a 1 ns budget: killed (timeout) unless its result is already in when the deadline is checked
-        {"problem_id": f"{u}-y", "completion": "\\boxed{2}", "options": {"timeout_s": 1e-9}},
+        {"problem_id": f"{u}-y", "completion": "\\boxed{2}", "options": {"timeout_s": 1e-9}},  # a timeout: not an attempt
     ]
     with ThreadPoolExecutor(50) as pool:
         rs = list(pool.map(lambda _: post(server["url"], "/v1/score", {"items": items}), range(50)))
@@ -124,10 +123,9 @@ def test_difficulty_counters_exact_under_concurrency(server) -> None:
     y = httpx.get(f"{server['url']}/v1/problems/{u}-y").json()
     assert (x["stats"]["attempts"], x["stats"]["correct"], x["stats"]["timeouts"]) == (200, 100, 0)
     assert (x["stats_by_policy"]["m1"]["attempts"], x["stats_by_policy"]["m1"]["correct"]) == (100, 50)
-    assert y["stats"]["correct"] == 50 and y["stats"]["errors"] == 0
-    assert y["stats"]["attempts"] + y["stats"]["timeouts"] == 200 and y["stats"]["attempts"] >= 150
+    assert (y["stats"]["attempts"], y["stats"]["correct"], y["stats"]["timeouts"]) == (150, 50, 50)
     assert x["stats"]["bucket"] == "medium" and x["stats"]["pass_rate"] == 0.5
-    assert y["stats"]["wilson_low"] < 50 / y["stats"]["attempts"] < y["stats"]["wilson_high"]
+    assert y["stats"]["wilson_low"] < 1 / 3 < y["stats"]["wilson_high"]
     assert 0 <= x["stats"]["recent_pass_rate"] <= 1
     # Curriculum sampling: filter by difficulty and source, page with the cursor.
     page = httpx.get(f"{server['url']}/v1/problems", params={"source": u, "difficulty_min": 0.55, "min_attempts": 10}).json()

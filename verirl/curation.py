@@ -64,7 +64,6 @@ _LATEX_NOISE = re.compile(
 )
 _FRAC = re.compile(r"\\[dt]frac")
 _WS = re.compile(r"\s+")
-_WORD_EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 _NOT_LETTER = re.compile(r"[\W\d_]+")
 
 
@@ -77,10 +76,11 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def exact_hash(text: str) -> str:
+def exact_hash(text: str, norm: str | None = None) -> str:
     import xxhash
 
-    return xxhash.xxh3_128_hexdigest(normalize(text).replace(" ", "").encode())
+    norm = normalize(text) if norm is None else norm
+    return xxhash.xxh3_128_hexdigest(norm.replace(" ", "").encode())
 
 
 def shingles(norm: str, k: int = SHINGLE) -> list[str]:
@@ -89,14 +89,15 @@ def shingles(norm: str, k: int = SHINGLE) -> list[str]:
     return [norm[i : i + k] for i in range(len(norm) - k + 1)]
 
 
-def minhashes(texts: Sequence[str]) -> Any:
+def minhashes(texts: Sequence[str], norms: Sequence[str] | None = None) -> Any:
     """A (len(texts), NUM_PERM) uint32 matrix of MinHash digests of normalised texts."""
     import numpy as np
     from rensa import RMinHash
 
     if not texts:
         return np.zeros((0, NUM_PERM), dtype=np.uint32)
-    digests = RMinHash.digests_from_token_sets([set(shingles(normalize(t))) for t in texts], NUM_PERM, SEED)
+    norms = [normalize(t) for t in texts] if norms is None else norms
+    digests = RMinHash.digests_from_token_sets([set(shingles(n)) for n in norms], NUM_PERM, SEED)
     return np.asarray(digests, dtype=np.uint32)
 
 
@@ -116,13 +117,13 @@ def similarity(a: Any, b: Any) -> float:
     return float(np.count_nonzero(a == b)) / NUM_PERM
 
 
-def words(text: str) -> list[str]:
-    out = []
-    for w in normalize(text).split(" "):
-        w = _WORD_EDGE.sub("", w)
-        if w:
-            out.append(w)
-    return out
+_PUNCT = "".join(chr(c) for c in range(0x21, 0x7F) if not chr(c).isalnum() and chr(c) != "_") + "“”‘’«»…–—"
+
+
+def words(text: str, norm: str | None = None) -> list[str]:
+    """Words of the normalised text, without the punctuation around them."""
+    norm = normalize(text) if norm is None else norm
+    return [w for w in (t.strip(_PUNCT) for t in norm.split(" ")) if w]
 
 
 def ngrams(ws: Sequence[str], n: int = NGRAM) -> set[str]:
@@ -239,13 +240,14 @@ class Benchmark:
                 b.short_lsh.add(i, d)
         return b
 
-    def check(self, text: str, digest: Any = None, ws: list[str] | None = None) -> list[dict[str, Any]]:
+    def check(self, text: str, digest: Any = None, ws: list[str] | None = None, grams: list[str] | None = None,
+              key: str | None = None) -> list[dict[str, Any]]:
         """Contamination flags of one text against this benchmark (one per rule matched)."""
         flags: list[dict[str, Any]] = []
         ws = ws if ws is not None else words(text)
         shared: Counter[int] = Counter()
         first: dict[int, str] = {}
-        for g in ngram_list(ws):
+        for g in grams if grams is not None else ngram_list(ws):
             for i in self.ngram_items.get(g, ()):
                 shared[i] += 1
                 first.setdefault(i, g)
@@ -253,7 +255,7 @@ class Benchmark:
         if hits:
             n, i = max(hits, key=lambda x: (x[0], -x[1]))
             flags.append(self._flag(i, "ngram8", shared_ngrams=n, ngram=first[i]))
-        key = stripped(text)
+        key = stripped(text) if key is None else key
         if len(key) >= MIN_STRIPPED_LETTERS and key in self.stripped_items:
             flags.append(self._flag(self.stripped_items[key], "stripped"))
         if len(ws) < SHORT_WORDS and self.short_lsh.digests:
@@ -285,11 +287,15 @@ def build_benchmarks(named: dict[str, list[dict]]) -> dict[str, Benchmark]:
     return {name: Benchmark.build(name, items, tmpl) for name, items in named.items()}
 
 
-def check_all(benchmarks: dict[str, Benchmark], text: str, digest: Any = None) -> list[dict[str, Any]]:
-    ws = words(text)
+def check_all(benchmarks: dict[str, Benchmark], text: str, digest: Any = None, norm: str | None = None) -> list[dict[str, Any]]:
+    if not benchmarks:
+        return []
+    ws = words(text, norm)
+    grams = ngram_list(ws)
+    key = stripped(text)
     out: list[dict[str, Any]] = []
     for b in benchmarks.values():
-        out.extend(b.check(text, digest, ws))
+        out.extend(b.check(text, digest, ws, grams, key))
     return out
 
 

@@ -259,29 +259,32 @@ class VerifierPool:
                 os.read(self._wake_r, 4096)
             except BlockingIOError:
                 pass
+        now = time.monotonic()
         for c in busy:
-            if c.conn in ready:
+            # The deadline first: a result still unread when it passes does not count, so a
+            # budget is exact (a 1 ns budget is always a timeout) whatever the scheduling.
+            if c.conn in ready and now < c.head_deadline:
                 self._collect(c)
             if not c.tasks:
                 continue
             tid, item, fut, _ = c.tasks[0]
-            if c.proc.sentinel in ready or not c.proc.is_alive():
-                c.tasks.popleft()
-                self.crashes += 1
-                fut.set_result(_failure(item, "error", f"verifier process died (exit {c.proc.exitcode})"))
-                self._requeue(c)
-                self._replace(c)
-            elif time.monotonic() >= c.head_deadline:
+            if now >= c.head_deadline:
                 c.tasks.popleft()
                 self.timeouts += 1
                 fut.set_result(_failure(item, "timeout", "verification exceeded its time budget"))
+                self._requeue(c)
+                self._replace(c)
+            elif c.proc.sentinel in ready or not c.proc.is_alive():
+                c.tasks.popleft()
+                self.crashes += 1
+                fut.set_result(_failure(item, "error", f"verifier process died (exit {c.proc.exitcode})"))
                 self._requeue(c)
                 self._replace(c)
 
     def _collect(self, c: _Child) -> None:
         """Every result the process has written; the next item's deadline starts now."""
         try:
-            while c.tasks and c.conn.poll():
+            while c.tasks and time.monotonic() < c.head_deadline and c.conn.poll():
                 got_tid, result = c.conn.recv()
                 tid, _item, fut, _ = c.tasks[0]
                 if got_tid != tid:  # cannot happen: a process answers in order

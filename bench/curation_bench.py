@@ -1,0 +1,166 @@
+"""Curation throughput: registering problems (dedup + decontamination) and `verirl filter`,
+next to the scripts a data team would otherwise write, in the same run.
+
+Baselines: datasketch MinHashLSH in memory (128 permutations, threshold 0.8,
+character 5-grams, query-then-insert per problem) for dedup, plus the Open-R1
+decontamination logic (a dict of the benchmarks' word 8-grams; a problem is
+contaminated if any of its 8-grams is in it). Peak memory is measured as the
+growth of the resident set and extrapolated linearly to a million problems.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import REPO, SHARED, machine, math_rows, table
+
+sys.path.insert(0, str(REPO))
+
+N = 20_000
+BENCHES = ("aime24", "amc23")
+
+
+def _problems() -> list[str]:
+    B = SHARED / "benchmarks"
+    base = [json.loads(x)["question"] for x in (B / "gsm8k.jsonl").read_text().splitlines()]
+    base += [json.loads(x)["problem"] for x in (B / "minerva_math.jsonl").read_text().splitlines()]
+    base += [json.loads(x)["question"] for x in (B / "olympiadbench.jsonl").read_text().splitlines()]
+    base += [r["question"] for r in math_rows()]
+    rng = random.Random(5)
+    out = list(base)
+    while len(out) < N:  # variants: two numbers changed (near duplicates of real problems)
+        t = rng.choice(base)
+        for _ in range(2):
+            nums = list(re.finditer(r"\d+", t))
+            if nums:
+                m = rng.choice(nums)
+                t = t[: m.start()] + str(rng.randint(1, 999)) + t[m.end() :]
+        out.append(t)
+    return out[:N]
+
+
+def _bench_items(name: str) -> list[dict]:
+    rows = [json.loads(x) for x in (SHARED / "benchmarks" / f"{name}.jsonl").read_text().splitlines()]
+    return [{"id": str(r.get("id", i)), "text": r["problem"]} for i, r in enumerate(rows)]
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def baseline(texts: list[str], benches: dict[str, list[dict]]) -> tuple[float, int, int, float]:
+    import psutil
+    from datasketch import MinHash, MinHashLSH
+
+    rss0 = psutil.Process().memory_info().rss
+    t0 = time.perf_counter()
+    # Open-R1 scripts/decontaminate.py logic: normalise, word 8-grams, dict lookup.
+    def norm(s: str) -> str:
+        return " ".join(s.lower().split())
+
+    lookup: dict[str, set] = {}
+    for name, items in benches.items():
+        for it in items:
+            w = norm(it["text"]).split()
+            for i in range(len(w) - 7):
+                lookup.setdefault(" ".join(w[i : i + 8]), set()).add(name)
+    contaminated = 0
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    dups = 0
+    for k, t in enumerate(texts):
+        w = norm(t).split()
+        if any(" ".join(w[i : i + 8]) in lookup for i in range(len(w) - 7)):
+            contaminated += 1
+        s = norm(t)
+        m = MinHash(num_perm=128)
+        m.update_batch([s[i : i + 5].encode() for i in range(max(1, len(s) - 4))])
+        if lsh.query(m):
+            dups += 1
+        lsh.insert(str(k), m)
+    secs = time.perf_counter() - t0
+    return secs, dups, contaminated, (psutil.Process().memory_info().rss - rss0) / 2**20
+
+
+def main() -> None:
+    import httpx
+
+    from tests import procs
+
+    texts = _problems()
+    benches = {b: _bench_items(b) for b in BENCHES}
+    rows = []
+    b_secs, b_dups, b_cont, b_mem = baseline(texts, benches)
+    rows.append(["baseline: datasketch MinHashLSH + Open-R1 8-gram lookup (1 core)", f"{N / b_secs:,.0f}", "1.0x",
+                 f"{b_dups:,} / {b_cont}", f"{b_mem / N * 1e6 / 1024:.1f} GB"])
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for mode in ("embedded", "distributed"):
+            redis = None
+            (tmp / mode).mkdir()
+            if mode == "embedded":
+                server, url = procs.start_server(tmp / mode, workers=2)
+            else:
+                redis, rurl = procs.start_redis(tmp)
+                server, url = procs.start_server(tmp / mode, redis_url=rurl)
+            try:
+                with httpx.Client(base_url=url, timeout=600) as c:
+                    for name, items in benches.items():
+                        c.post("/v1/benchmarks", json={"name": name, "items": items}).raise_for_status()
+                    rss0 = _rss_mb(server.pid)
+                    t0 = time.perf_counter()
+                    dups = cont = 0
+                    for i in range(0, N, 5000):
+                        r = c.post("/v1/problems", json={"problems": [{"text": t} for t in texts[i : i + 5000]]})
+                        r.raise_for_status()
+                        for p in r.json()["problems"]:
+                            dups += bool(p["duplicate_of"] or p["near_duplicates"])
+                            cont += bool(p["contamination"])
+                    secs = time.perf_counter() - t0
+                    grow = _rss_mb(server.pid) - rss0
+                    if redis is not None:
+                        import redis as redislib
+
+                        used = redislib.Redis.from_url(rurl).info("memory")["used_memory"] / 2**20
+                        grow += used
+                rows.append([f"verirl POST /v1/problems, {mode} (batches of 5,000)", f"{N / secs:,.0f}", f"{b_secs / secs:.1f}x",
+                             f"{dups:,} / {cont}", f"{grow / N * 1e6 / 1024:.1f} GB" + (" (API + Redis)" if redis else "")])
+            finally:
+                server.stop()
+                if redis is not None:
+                    redis.stop()
+
+        inp = tmp / "in.jsonl"
+        inp.write_text("".join(json.dumps({"id": str(i), "problem": t}) + "\n" for i, t in enumerate(texts)))
+        env = procs.clean_env(VERIRL_DATA_DIR=str(tmp / "data"))
+        for name in BENCHES:
+            subprocess.run([str(procs.BIN / "verirl"), "benchmarks", "add", name, str(SHARED / "benchmarks" / f"{name}.jsonl"), "--field", "problem"],
+                           env=env, check=True, capture_output=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        subprocess.run([str(procs.BIN / "verirl"), "filter", str(inp), "--out", str(tmp / "out.jsonl"), "--dedup", "--decontaminate", *BENCHES, "--quiet"],
+                       env=env, check=True, capture_output=True)
+        secs = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        s = json.loads((tmp / "out.jsonl.summary.json").read_text())
+        dups = s["reasons"].get("duplicate", 0) + s["reasons"].get("near_duplicate", 0)
+        rows.append(["verirl filter --dedup --decontaminate (2 processes, incl. start-up)", f"{N / secs:,.0f}", f"{b_secs / secs:.1f}x",
+                     f"{dups:,} / {s['reasons'].get('contaminated', 0)}", f"{peak:,.0f} MB peak for {N:,} rows" + (" (first child)" if before else "")])
+
+    print(f"machine: {machine()}")
+    print(f"{N:,} problems (GSM8K, Minerva, OlympiadBench, MATH questions + variants with two numbers changed); benchmarks {', '.join(BENCHES)}\n")
+    print(table(["path", "problems/s", "vs baseline", "near+exact dups / contaminated", "memory per 1M problems"], rows))
+
+
+if __name__ == "__main__":
+    main()
