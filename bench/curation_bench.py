@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,12 @@ def _rss_mb(pid: int) -> float:
     import psutil
 
     return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def _redis_mb(url: str) -> float:
+    import redis as redislib
+
+    return redislib.Redis.from_url(url).info("memory")["used_memory"] / 2**20
 
 
 def baseline(texts: list[str], benches: dict[str, list[dict]]) -> tuple[float, int, int, float]:
@@ -117,24 +122,25 @@ def main() -> None:
                 with httpx.Client(base_url=url, timeout=600) as c:
                     for name, items in benches.items():
                         c.post("/v1/benchmarks", json={"name": name, "items": items}).raise_for_status()
-                    rss0 = _rss_mb(server.pid)
                     t0 = time.perf_counter()
                     dups = cont = 0
+                    rss1 = redis1 = 0.0
                     for i in range(0, N, 5000):
                         r = c.post("/v1/problems", json={"problems": [{"text": t} for t in texts[i : i + 5000]]})
                         r.raise_for_status()
                         for p in r.json()["problems"]:
                             dups += bool(p["duplicate_of"] or p["near_duplicates"])
                             cont += bool(p["contamination"])
+                        if i == 0:  # growth is measured after the first batch: per problem, not per request
+                            rss1 = _rss_mb(server.pid)
+                            redis1 = _redis_mb(rurl) if redis is not None else 0.0
                     secs = time.perf_counter() - t0
-                    grow = _rss_mb(server.pid) - rss0
+                    grow = _rss_mb(server.pid) - rss1
                     if redis is not None:
-                        import redis as redislib
-
-                        used = redislib.Redis.from_url(rurl).info("memory")["used_memory"] / 2**20
-                        grow += used
+                        grow += _redis_mb(rurl) - redis1
+                    grow_per_m = grow / (N - 5000) * 1e6 / 1024
                 rows.append([f"verirl POST /v1/problems, {mode} (batches of 5,000)", f"{N / secs:,.0f}", f"{b_secs / secs:.1f}x",
-                             f"{dups:,} / {cont}", f"{grow / N * 1e6 / 1024:.1f} GB" + (" (API + Redis)" if redis else "")])
+                             f"{dups:,} / {cont}", f"{grow_per_m:.1f} GB" + (" (API + Redis)" if redis else " (API; the SQLite file is on disk)")])
             finally:
                 server.stop()
                 if redis is not None:
@@ -146,16 +152,27 @@ def main() -> None:
         for name in BENCHES:
             subprocess.run([str(procs.BIN / "verirl"), "benchmarks", "add", name, str(SHARED / "benchmarks" / f"{name}.jsonl"), "--field", "problem"],
                            env=env, check=True, capture_output=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        t0 = time.perf_counter()
-        subprocess.run([str(procs.BIN / "verirl"), "filter", str(inp), "--out", str(tmp / "out.jsonl"), "--dedup", "--decontaminate", *BENCHES, "--quiet"],
-                       env=env, check=True, capture_output=True)
-        secs = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        def peak_of(path: Path, out: Path) -> tuple[float, float]:
+            """Seconds and peak RSS (MiB) of one `verirl filter` run, in a fresh measuring process."""
+            code = (
+                "import resource, subprocess, sys, time; t = time.perf_counter(); "
+                "subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+                "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+            )
+            args = [str(procs.BIN / "verirl"), "filter", str(path), "--out", str(out), "--dedup", "--decontaminate", *BENCHES, "--quiet"]
+            res = subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True)
+            s, m = res.stdout.split()
+            return float(s), float(m)
+
+        half = tmp / "half.jsonl"
+        half.write_text("".join(json.dumps({"id": str(i), "problem": t}) + "\n" for i, t in enumerate(texts[: N // 2])))
+        _, peak_half = peak_of(half, tmp / "half_out.jsonl")
+        secs, peak = peak_of(inp, tmp / "out.jsonl")
+        per_m = (peak - peak_half) / (N - N // 2) * 1e6 / 1024
         s = json.loads((tmp / "out.jsonl.summary.json").read_text())
         dups = s["reasons"].get("duplicate", 0) + s["reasons"].get("near_duplicate", 0)
         rows.append(["verirl filter --dedup --decontaminate (2 processes, incl. start-up)", f"{N / secs:,.0f}", f"{b_secs / secs:.1f}x",
-                     f"{dups:,} / {s['reasons'].get('contaminated', 0)}", f"{peak:,.0f} MB peak for {N:,} rows" + (" (first child)" if before else "")])
+                     f"{dups:,} / {s['reasons'].get('contaminated', 0)}", f"{per_m:.1f} GB (peak {peak:,.0f} MiB at {N:,}, {peak_half:,.0f} MiB at {N // 2:,})"])
 
     print(f"machine: {machine()}")
     print(f"{N:,} problems (GSM8K, Minerva, OlympiadBench, MATH questions + variants with two numbers changed); benchmarks {', '.join(BENCHES)}\n")
