@@ -16,7 +16,7 @@ from .dispatch import make_dispatcher
 from .jobs import JobRunner
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .registry import Registry
-from .routes import compat, datasets, health, problems, score
+from .routes import compat, datasets, health, problems, score, status
 from .store import RedisStore, SQLiteStore
 
 log = logging.getLogger("verirl.api")
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compat.router, dependencies=auth)
     app.include_router(problems.router, dependencies=auth)
     app.include_router(datasets.router, dependencies=auth)
+    app.include_router(status.router, dependencies=auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -155,8 +155,11 @@ class RQDispatcher:
 
     def _payload(self, rid: str, idx: int, attempt: int, items: list[dict]) -> tuple[str, dict, int]:
         budgets = [item_budget(it, self.item_timeout_s) for it in items]
+        from .observe import request_id_var
+
         payload = {
             "request_id": rid,
+            "http_request_id": request_id_var.get(),
             "results_key": f"verirl:res:{rid}",
             "chunk": idx,
             "attempt": attempt,

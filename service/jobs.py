@@ -19,6 +19,7 @@ from verirl.schemas import ScoreRequest
 from verirl.settings import Settings
 
 from .dispatch import Dispatcher
+from .observe import RECORDER
 from .store import Store
 
 log = logging.getLogger("verirl.jobs")
@@ -91,6 +92,8 @@ async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequ
     results: list[dict] = [e for e in errors]  # type: ignore[misc]
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
+    RECORDER.record_results(prepared, results)
+    log.info("scored %d items in %.3f s", len(results), time.perf_counter() - t0)
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:

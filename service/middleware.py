@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,7 +77,13 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
 class RequestIdMiddleware:
+    """A request id (the caller's X-Request-Id, cleaned, or a new one) in the response, the
+    logs and the RQ chunks; and the request's latency in the metrics, per route."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -83,17 +91,29 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from .observe import RECORDER, request_id_var
+
         rid = None
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                rid = value.decode("latin-1")[:64]
+                rid = _SAFE_ID.sub("", value.decode("latin-1"))[:64] or None
         rid = rid or uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        status = 500
+        t0 = time.perf_counter()
 
         async def with_id(msg: Message) -> None:
+            nonlocal status
             if msg["type"] == "http.response.start":
+                status = msg["status"]
                 msg.setdefault("headers", [])
                 msg["headers"] = list(msg["headers"]) + [(b"x-request-id", rid.encode())]
             await send(msg)
 
-        await self.app(scope, receive, with_id)
+        try:
+            await self.app(scope, receive, with_id)
+        finally:
+            route = scope.get("route")
+            RECORDER.record_http(scope.get("method", "-"), getattr(route, "path", "unmatched"), status, time.perf_counter() - t0)
+            request_id_var.reset(token)

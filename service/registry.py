@@ -20,6 +20,7 @@ Redis layout (all keys under ``verirl:``)::
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import sqlite3
 import threading
@@ -250,6 +251,17 @@ class SQLiteRegistryStore:
             n, c = self.db.execute("SELECT COUNT(*), COALESCE(SUM(contaminated), 0) FROM problems").fetchone()
         return {"problems": n, "contaminated": c}
 
+    def buckets(self) -> dict[str, Any]:
+        counts: collections.Counter[str] = collections.Counter()
+        with self.lock:
+            n = self.db.execute("SELECT COUNT(*) FROM problems").fetchone()[0]
+            for att, cor in self.db.execute(
+                "SELECT s.attempts, s.correct FROM stats s JOIN problems p ON p.id = s.id WHERE s.policy = ''"
+            ):
+                counts[C.bucket(att, cor)] += 1
+        counts["unknown"] += n - sum(counts.values())
+        return {"problems": n, "sampled": n, "buckets": dict(counts)}
+
     # -- benchmarks ----------------------------------------------------------
     def get_benchmark(self, name: str) -> dict | None:
         with self.lock:
@@ -476,6 +488,13 @@ class RedisRegistryStore:
     def count(self) -> dict[str, int]:
         return {"problems": int(self.r.zcard("verirl:prob:order"))}
 
+    def buckets(self, sample: int = 5000) -> dict[str, Any]:
+        n = int(self.r.zcard("verirl:prob:order"))
+        ids = [m.decode() for m in self.r.zrange("verirl:prob:order", -sample, -1)]
+        stats = self.stats(ids)
+        counts = collections.Counter(_stats_doc(stats.get(i, {}).get(""))["bucket"] for i in ids)
+        return {"problems": n, "sampled": len(ids), "buckets": dict(counts)}
+
     def get_benchmark(self, name: str) -> dict | None:
         h = self.r.hmget(f"verirl:bench:{name}", "hash", "items", "created_at")
         if h[0] is None:
@@ -669,6 +688,9 @@ class Registry:
                 digs.append(dig)
                 lsh_keys.append(None if dup_of else ks)
             self.store.insert(docs, digs, lsh_keys)
+            from .observe import RECORDER
+
+            RECORDER.problems.inc(len(docs))
             by_id = {**existing, **{d["id"]: d for d in docs}}
             created = {d["id"] for d in docs}
             first = {}
@@ -727,6 +749,10 @@ class Registry:
 
     async def summary(self) -> dict[str, Any]:
         return await asyncio.to_thread(self.store.count)
+
+    async def buckets(self) -> dict[str, Any]:
+        """Problems per difficulty bucket (Redis: the 5,000 most recently registered)."""
+        return await asyncio.to_thread(self.store.buckets)
 
 
 def _public(doc: dict) -> dict:

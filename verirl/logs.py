@@ -23,9 +23,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out)
 
 
+class _RequestIdFilter(logging.Filter):
+    """Stamp the id of the HTTP request being served on every record logged while serving it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            try:
+                from service.observe import request_id_var
+            except ImportError:  # a worker without the service package
+                return True
+            rid = request_id_var.get()
+            if rid is not None:
+                record.request_id = rid
+        return True
+
+
 def configure(level: str = "info") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(_RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,7 +10,11 @@ can tell a dead worker from a slow one.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
+
+log = logging.getLogger("verirl.worker")
 
 HEARTBEAT_TTL_S = 3
 HEARTBEAT_EVERY_S = 1.0
@@ -63,7 +67,13 @@ def score_chunk(payload: dict) -> dict:
     try:
         items = payload["items"]
         budgets = payload.get("budgets") or [10.0] * len(items)
+        t0 = time.perf_counter()
         results = get_pool().map(items, budgets)
+        extra = {"request_id": payload.get("http_request_id"), "job_id": job_id, "chunk": payload["chunk"]}
+        for it, res in zip(items, results, strict=True):
+            if res.get("verdict") in ("timeout", "error"):
+                log.warning("item %s: %s (%s)", it.get("id"), res["verdict"], str((res.get("details") or {}).get("error"))[:200], extra=extra)
+        log.info("scored chunk: %d items in %.3f s", len(items), time.perf_counter() - t0, extra=extra)
         msg = {"chunk": payload["chunk"], "attempt": payload.get("attempt", 1), "results": results}
         key = payload["results_key"]
         with conn.pipeline() as p:

@@ -1,0 +1,89 @@
+"""What the service is doing: Prometheus metrics, the request id, and the short
+history the status page shows.
+
+Metrics are recorded in the API process from the results it returns, so they
+cover both modes (in distributed mode the grading happens in workers, and the
+results come back through the API). Queue depth and worker count are read from
+the dispatcher at scrape time.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+#: The id of the HTTP request being served (set by the middleware; sent with RQ chunks).
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("verirl_request_id", default=None)
+
+_LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+_VERIFY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30)
+WINDOW_S = 10
+HISTORY = 90  # windows: 15 minutes
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http = Histogram("verirl_http_request_seconds", "HTTP request latency", ["method", "route", "status"], registry=r, buckets=_LAT_BUCKETS)
+        self.items = Counter("verirl_items_total", "Items graded, by task and verdict", ["task", "verdict"], registry=r)
+        self.verify = Histogram("verirl_verify_seconds", "Verification time of one item, by task and deciding layer", ["task", "layer"], registry=r, buckets=_VERIFY_BUCKETS)
+        self.sandbox = Counter("verirl_sandbox_runs_total", "Sandboxed test runs, by outcome", ["verdict"], registry=r)
+        self.problems = Counter("verirl_problems_registered_total", "Problems registered", registry=r)
+        self.queue = Gauge("verirl_queue_depth", "Items waiting for a verifier", registry=r)
+        self.workers = Gauge("verirl_workers", "Workers (distributed) or verifier processes (embedded) alive", registry=r)
+        self.windows: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
+        self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
+        self.started = time.time()
+
+    def _window(self) -> dict[str, Any]:
+        start = int(time.time() // WINDOW_S) * WINDOW_S
+        if not self.windows or self.windows[-1]["t"] != start:
+            self.windows.append({"t": start, "items": 0, "verdicts": collections.Counter()})
+        return self.windows[-1]
+
+    def record_results(self, items: list[dict | None], results: list[dict]) -> None:
+        w = self._window()
+        rid = request_id_var.get()
+        for item, res in zip(items, results, strict=True):
+            task = (item or {}).get("task", "math")
+            verdict = res.get("verdict", "error")
+            self.items.labels(task, verdict).inc()
+            w["items"] += 1
+            w["verdicts"][verdict] += 1
+            details = res.get("details") or {}
+            ms = details.get("verify_ms")
+            if isinstance(ms, int | float):
+                self.verify.labels(task, str(details.get("layer") or details.get("code_verdict") or "-")).observe(ms / 1000)
+            for t in details.get("tests") or ():
+                if isinstance(t, dict):
+                    self.sandbox.labels(str(t.get("verdict") or t.get("status") or "unknown")).inc()
+            if verdict in ("timeout", "error"):
+                err = details.get("error")
+                msg = err.get("message") if isinstance(err, dict) else err
+                self.errors.append({"t": time.time(), "request_id": rid, "id": res.get("id"), "verdict": verdict, "message": str(msg or verdict)[:200]})
+
+    def record_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http.labels(method, route, str(status)).observe(seconds)
+        if status >= 500:
+            self.errors.append({"t": time.time(), "request_id": request_id_var.get(), "id": None, "verdict": f"HTTP {status}", "message": f"{method} {route}"})
+
+    def history(self) -> list[dict[str, Any]]:
+        now = int(time.time() // WINDOW_S) * WINDOW_S
+        by_t = {w["t"]: w for w in self.windows}
+        out = []
+        for k in range(HISTORY - 1, -1, -1):
+            t = now - k * WINDOW_S
+            w = by_t.get(t)
+            out.append({"t": t, "items": w["items"] if w else 0, "verdicts": dict(w["verdicts"]) if w else {}})
+        return out
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+RECORDER = Recorder()
