@@ -26,7 +26,9 @@ def _make_store(settings: Settings):
     if settings.redis_url:
         import redis.asyncio as aredis
 
-        return RedisStore(aredis.Redis.from_url(settings.redis_url), settings.job_ttl_s)
+        from .dispatch import redis_options
+
+        return RedisStore(aredis.Redis.from_url(settings.redis_url, **redis_options(asyncio=True)), settings.job_ttl_s)
     return SQLiteStore(settings.data_dir / "verirl.sqlite3")
 
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.info("resumed %d unfinished async jobs", resumed)
         except Exception as exc:
             log.warning("could not resume open jobs: %s", exc)
+        app.state.runner.start_sweeper()
         log.info("verirl %s ready (%s mode)", __version__, settings.mode)
         try:
             yield

@@ -103,6 +103,23 @@ class EmbeddedDispatcher:
         await asyncio.to_thread(self.pool.close)
 
 
+def redis_options(asyncio: bool = False) -> dict[str, Any]:
+    """Clients that ride out a Redis restart: reconnect and retry with backoff, health-check idle connections."""
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+        "retry_on_error": [ConnectionError, TimeoutError],
+        "health_check_interval": 15,
+        "socket_connect_timeout": 5,
+    }
+
+
 def _chunks(n: int, size: int) -> list[range]:
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
 
@@ -123,8 +140,8 @@ class RQDispatcher:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
-        self.sync = redis.Redis.from_url(redis_url)
-        self.r = aredis.Redis.from_url(redis_url)
+        self.sync = redis.Redis.from_url(redis_url, **redis_options())
+        self.r = aredis.Redis.from_url(redis_url, **redis_options(asyncio=True))
         self.queue = Queue(queue_name, connection=self.sync, serializer=JSONSerializer)
         self.queue_name = queue_name
         self.chunk_size = chunk_size
@@ -208,7 +225,10 @@ class RQDispatcher:
                     got = await self._lpop(key) if pending else None
                 if pending and time.monotonic() - last_check >= 1.0:
                     last_check = time.monotonic()
-                    await self._watch(rid, chunks, items, pending, results)
+                    try:
+                        await self._watch(rid, chunks, items, pending, results)
+                    except Exception as exc:  # Redis restarting: keep waiting until the deadline
+                        log.warning("redis error while watching chunks: %s", exc)
         finally:
             try:
                 await self.r.delete(key)

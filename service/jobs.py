@@ -24,7 +24,6 @@ from .store import Store
 
 log = logging.getLogger("verirl.jobs")
 
-LEASE_S = 30
 
 
 def check_size(req: ScoreRequest, settings: Settings) -> None:
@@ -116,6 +115,24 @@ class JobRunner:
         self.settings = settings
         self.owner = uuid.uuid4().hex
         self._tasks: set[asyncio.Task] = set()
+        self.lease_s = settings.job_lease_s
+        self._sweeper: asyncio.Task | None = None
+
+    def start_sweeper(self) -> None:
+        """Every lease/3 seconds, take over open jobs whose owner stopped renewing its lease
+        (an API replica that died): nothing accepted is lost, even without a restart."""
+
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(self.lease_s / 3)
+                try:
+                    n = await self.resume()
+                    if n:
+                        log.info("took over %d async jobs of a stopped API", n)
+                except Exception as exc:
+                    log.warning("job sweep failed: %s", exc)
+
+        self._sweeper = asyncio.create_task(sweep())
 
     async def submit(self, req: ScoreRequest) -> str:
         check_size(req, self.settings)
@@ -126,24 +143,28 @@ class JobRunner:
 
     def _start(self, job_id: str) -> None:
         task = asyncio.create_task(self._run(job_id))
+        task.job_id = job_id  # type: ignore[attr-defined]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def resume(self) -> int:
         n = 0
+        running = {getattr(t, "job_id", None) for t in self._tasks}
         for job_id in await self.store.open_jobs():
-            if await self.store.claim_job(job_id, self.owner, LEASE_S):
+            if job_id in running:
+                continue
+            if await self.store.claim_job(job_id, self.owner, self.lease_s):
                 self._start(job_id)
                 n += 1
         return n
 
     async def _keep_lease(self, job_id: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_S / 3)
-            await self.store.claim_job(job_id, self.owner, LEASE_S)
+            await asyncio.sleep(self.lease_s / 3)
+            await self.store.claim_job(job_id, self.owner, self.lease_s)
 
     async def _run(self, job_id: str) -> None:
-        if not await self.store.claim_job(job_id, self.owner, LEASE_S):
+        if not await self.store.claim_job(job_id, self.owner, self.lease_s):
             return
         lease = asyncio.create_task(self._keep_lease(job_id))
         try:
@@ -166,6 +187,8 @@ class JobRunner:
             lease.cancel()
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for t in list(self._tasks):
             t.cancel()
         for t in list(self._tasks):

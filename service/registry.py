@@ -360,7 +360,9 @@ class RedisRegistryStore:
     def __init__(self, url: str) -> None:
         import redis
 
-        self.r = redis.Redis.from_url(url)
+        from .dispatch import redis_options
+
+        self.r = redis.Redis.from_url(url, **redis_options())
         self._record = self.r.register_script(_RECORD_LUA)
 
     def close(self) -> None:

@@ -49,3 +49,54 @@ def test_worker_sigkill_mid_batch(tmp_path, clean_redis):
         for w in workers:
             w.stop()
         server.stop()
+
+
+def _wait_job(url: str, job_id: str, timeout: float = 120) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r = httpx.get(f"{url}/v1/jobs/{job_id}", timeout=10)
+        if r.status_code == 200 and r.json()["status"] in ("done", "failed"):
+            return r.json()
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} not done after {timeout}s")
+
+
+def test_api_sigkilled_async_job_survives_embedded(tmp_path):
+    server, url = procs.start_server(tmp_path, workers=2)
+    items = _sympy_items(200)
+    try:
+        r = httpx.post(url + "/v1/jobs", json={"items": items}, timeout=30)
+        assert r.status_code == 202
+        job_id = r.json()["job_id"]
+        server.kill()  # SIGKILL right after the job was accepted
+        server.p.wait(10)
+        server, url = procs.start_server(tmp_path, workers=2)  # same data dir
+        job = _wait_job(url, job_id)
+        assert job["status"] == "done"
+        res = job["result"]["results"]
+        assert [x["id"] for x in res] == [it["id"] for it in items]
+        assert {x["verdict"] for x in res} == {"correct"}
+    finally:
+        server.stop()
+
+
+def test_api_sigkilled_async_job_taken_over_by_another_replica(tmp_path, clean_redis):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, url_a = procs.start_server(tmp_path / "a", redis_url=clean_redis, VERIRL_JOB_LEASE_S="3")
+    b, url_b = procs.start_server(tmp_path / "b", redis_url=clean_redis, VERIRL_JOB_LEASE_S="3")
+    worker = procs.start_worker(tmp_path, clean_redis, 1, name="jw")
+    items = _sympy_items(150)
+    try:
+        procs.wait_http(url_a + "/readyz", a, timeout=90)
+        r = httpx.post(url_a + "/v1/jobs", json={"items": items}, timeout=30)
+        job_id = r.json()["job_id"]
+        time.sleep(0.3)
+        a.kill()  # the replica running the job dies; B takes it over when A's lease lapses
+        job = _wait_job(url_b, job_id, timeout=150)
+        assert job["status"] == "done"
+        assert [x["verdict"] for x in job["result"]["results"]] == ["correct"] * len(items)
+    finally:
+        worker.stop()
+        b.stop()
+        a.stop()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
         200_000, ge=1, description="Items waiting beyond which the API answers 429."
     )
     job_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="How long async job results are kept.")
+    job_lease_s: int = Field(
+        30, ge=2, le=3600, description="An API replica's lease on an async job; a job whose lease lapses is taken over."
+    )
 
     log_level: str = Field("info", description="Log level of the service and workers.")
 

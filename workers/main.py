@@ -35,7 +35,9 @@ def run_worker(
     settings = get_settings()
     if not settings.redis_url:
         raise SystemExit("verirl worker needs REDIS_URL (the embedded mode runs its workers inside `verirl serve`)")
-    conn = redis.Redis.from_url(settings.redis_url)
+    from service.dispatch import redis_options
+
+    conn = redis.Redis.from_url(settings.redis_url, **redis_options())
     conn.ping()
     queue_names = queues or [settings.queue]
     name = name or f"verirl-{socket.gethostname()}-{os.getpid()}"
@@ -62,14 +64,23 @@ def run_worker(
 
     t = threading.Thread(target=announce, name="verirl-announce", daemon=True)
     t.start()
-    worker = SimpleWorker(
-        [Queue(q, connection=conn, serializer=JSONSerializer) for q in queue_names],
-        connection=conn,
-        name=name,
-        serializer=JSONSerializer,
-    )
     try:
-        worker.work(burst=burst, logging_level=settings.log_level.upper(), with_scheduler=False)
+        generation = 0
+        while True:
+            # RQ's worker quits when Redis goes away; start a fresh one when it is back.
+            worker = SimpleWorker(
+                [Queue(q, connection=conn, serializer=JSONSerializer) for q in queue_names],
+                connection=conn,
+                name=name if generation == 0 else f"{name}.{generation}",
+                serializer=JSONSerializer,
+            )
+            try:
+                worker.work(burst=burst, logging_level=settings.log_level.upper(), with_scheduler=False)
+                break
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("lost Redis (%s); waiting for it to come back", exc)
+                _wait_for(conn)
+                generation += 1
     finally:
         stop.set()
         try:
@@ -78,3 +89,18 @@ def run_worker(
             pass
         pool.close()
     return 0
+
+
+def _wait_for(conn) -> None:
+    import redis
+
+    delay = 0.2
+    while True:
+        try:
+            if conn.ping():
+                log.info("Redis is back")
+                return
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass
+        time.sleep(delay)
+        delay = min(5.0, delay * 2)
