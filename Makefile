@@ -38,6 +38,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/math_bench.py
 	$(BIN)/python bench/code_bench.py
 	$(BIN)/python bench/trainer_bench.py
+	$(BIN)/python bench/curation_bench.py
+	$(BIN)/python bench/load.py
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check verirl service workers sandbox tests bench examples

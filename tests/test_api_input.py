@@ -87,3 +87,33 @@ def test_8192_items_in_one_request(embedded_server):
     res = r.json()["results"]
     assert len(res) == 8192
     assert all((x["verdict"] == "correct") == (i % 7 == i % 5) for i, x in enumerate(res))
+
+
+HOSTILE = [
+    ("nul bytes", {"items": [{"completion": "\x00\\boxed{1}\x00", "answer": "1\x00"}]}),
+    ("lone surrogate escape", '{"items": [{"completion": "\\ud800 \\\\boxed{1}", "answer": "1"}]}'),
+    ("rtl and zero-width", {"items": [{"completion": "\u202e\u200b\\boxed{\u0661}\ufeff", "answer": "1"}]}),
+    ("1e309", '{"items": [{"completion": "\\\\boxed{1}", "answer": "1", "num_tokens": 1e309}]}'),
+    ("huge int", '{"items": [{"completion": "x", "answer": "1", "num_tokens": ' + "9" * 5000 + "}]}"),
+    ("deep nesting", '{"items": [{"completion": "x", "answer": "1", "tests": ' + "[" * 100_000 + "]" * 100_000 + "}]}"),
+    ("deep options", '{"items": [{"completion": "x", "answer": "1", "options": {"reward": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}}]}"),
+    ("10 MB completion", {"items": [{"completion": "7" * 10_000_000, "answer": "7"}]}),
+    ("10 MB answer", {"items": [{"completion": "\\boxed{7}", "answer": "7" * 10_000_000}]}),
+    ("nan reward", '{"items": [{"completion": "x", "answer": "1"}], "options": {"failure_reward": NaN}}'),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_input_gets_a_clean_answer(embedded_server, name, body):
+    """No 5xx, no hang, and any error in the one shape (per item or for the request)."""
+    kw = {"json": body} if isinstance(body, dict) else {"content": body.encode("utf-8", "surrogatepass"), "headers": {"content-type": "application/json"}}
+    r = httpx.post(embedded_server + "/v1/score", timeout=60, **kw)
+    assert r.status_code < 500, (name, r.status_code, r.text[:300])
+    if r.status_code >= 400:
+        assert set(r.json()) == {"error"} and r.json()["error"]["code"], r.text[:300]
+    else:
+        [res] = r.json()["results"]
+        assert res["verdict"] in ("correct", "incorrect", "no_answer", "error", "timeout")
+        if res["verdict"] == "error":
+            assert res["details"]["error"]["field"].startswith("items[0]")
+    assert httpx.get(embedded_server + "/healthz").status_code == 200  # still serving

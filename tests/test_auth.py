@@ -12,9 +12,14 @@ KEY = "test-key-0123456789"
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    proc, url = procs.start_server(tmp_path_factory.mktemp("auth"), workers=1, VERIRL_API_KEYS=f"other-key-abcdef,{KEY}")
+    proc, url = procs.start_server(tmp_path_factory.mktemp("auth"), workers=1, VERIRL_API_KEYS=f"other-key-abcdef,{KEY}",
+                                   VERIRL_LOG_LEVEL="debug")
+    _PROCS["secured"] = proc
     yield url
     proc.stop()
+
+
+_PROCS: dict = {}
 
 
 BODY = {"items": [{"completion": "\\boxed{1}", "answer": "1"}]}
@@ -52,6 +57,14 @@ def test_right_token_and_open_healthz(secured):
     assert httpx.get(secured + "/healthz").status_code == 200
     r = httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})
     assert r.status_code == 200 and r.json()["results"][0]["verdict"] == "correct"
+
+
+def test_keys_never_reach_the_logs(secured):
+    httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})
+    httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": "Bearer wrong-token-123"})
+    log = _PROCS["secured"].output()
+    assert "scored" in log  # the log is there (debug level) ...
+    assert KEY not in log and "other-key-abcdef" not in log and "wrong-token-123" not in log  # ... without any token
 
 
 def test_placeholder_keys_are_refused():
