@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
+
+from tests import procs
 
 GOOD = {"completion": r"\boxed{2}", "answer": "2"}
 
@@ -53,8 +57,6 @@ def test_oversize_body(embedded_server):
 
 
 def test_too_many_items(tmp_path):
-    from tests import procs
-
     proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_ITEMS="5")
     try:
         err = _err(httpx.post(url + "/v1/score", json={"items": [GOOD] * 6}), 422)
@@ -117,3 +119,27 @@ def test_hostile_input_gets_a_clean_answer(embedded_server, name, body):
         if res["verdict"] == "error":
             assert res["details"]["error"]["field"].startswith("items[0]")
     assert httpx.get(embedded_server + "/healthz").status_code == 200  # still serving
+
+
+def test_queue_full_is_429_with_retry_after(tmp_path):
+    """Past VERIRL_MAX_QUEUE_DEPTH waiting items the API answers 429 + Retry-After, and recovers."""
+    import threading
+
+    proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_QUEUE_DEPTH="50")
+    try:
+        # A verification stuck for 3 s holds the only verifier; 39 items wait behind it.
+        slow = [{"id": "stuck", "completion": "\\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 3}}]
+        slow += [{"id": f"w{i}", "completion": f"\\boxed{{{i}}}", "answer": str(i)} for i in range(39)]
+        box = {}
+        t = threading.Thread(target=lambda: box.setdefault("r", httpx.post(url + "/v1/score", json={"items": slow}, timeout=60)))
+        t.start()
+        time.sleep(1.0)
+        r = httpx.post(url + "/v1/score", json={"items": [{"completion": "\\boxed{1}", "answer": "1"}] * 40}, timeout=60)
+        assert r.status_code == 429
+        assert r.json()["error"]["code"] == "overloaded" and int(r.headers["retry-after"]) >= 1
+        t.join(60)
+        assert box["r"].status_code == 200 and box["r"].json()["results"][0]["verdict"] == "timeout"
+        r = httpx.post(url + "/v1/score", json={"items": [{"completion": "\\boxed{1}", "answer": "1"}] * 40}, timeout=60)
+        assert r.status_code == 200  # accepted again once the queue drained
+    finally:
+        proc.stop()
