@@ -66,18 +66,21 @@ def test_request_id_follows_items_into_the_workers(distributed) -> None:
     assert api and api[0]["request_id"] == rid
 
 
-def test_readyz_is_false_without_workers(tmp_path, clean_redis) -> None:
-    server, url = procs.start_server(tmp_path, redis_url=clean_redis)
+def test_readyz_is_false_without_workers(tmp_path) -> None:
+    # Its own Redis: the module's `distributed` workers announce themselves in the shared test db.
+    redis, rurl = procs.start_redis(tmp_path)
+    server, url = procs.start_server(tmp_path, redis_url=rurl)
     try:
         r = httpx.get(url + "/readyz")
         assert r.status_code == 503 and r.json()["ready"] is False
-        w = procs.start_worker(tmp_path, clean_redis, 1, name="late")
+        w = procs.start_worker(tmp_path, rurl, 1, name="late")
         try:
             procs.wait_http(url + "/readyz", server, timeout=60)
         finally:
             w.stop()
     finally:
         server.stop()
+        redis.stop()
 
 
 # --------------------------------------------------------------------------- status page
