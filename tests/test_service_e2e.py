@@ -43,6 +43,10 @@ def test_distributed_batch_of_1000(distributed, math_cot_rows):
     info = httpx.get(distributed["url"] + "/v1/info").json()
     assert info["mode"] == "distributed"
     assert {w["name"] for w in info["workers"]} >= {"w0", "w1"}
+    # code runs on the workers: /v1/info reports each worker's sandbox, probed in its verifier processes
+    iso = info["isolation"]["workers"]
+    assert iso["w0"]["available"] is True and iso["w1"]["available"] is True
+    assert set(iso["w0"]["namespaces"]) >= {"user", "pid", "net", "mount"}
 
 
 @pytest.mark.parametrize("server", ["embedded", "distributed"])

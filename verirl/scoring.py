@@ -84,6 +84,10 @@ def score_item(item: dict) -> dict:
 
     t0 = time.perf_counter()
     opts = item.get("options") or {}
+    if item.get("task") == "isolation_report":  # what this verifier's sandbox provides (for /v1/info)
+        from verirl.code import isolation_report
+
+        return {"id": None, "reward": None, "verdict": "correct", "extracted": None, "details": {"isolation": isolation_report()}}
     if item.get("task") == "run_code":  # SandboxFusion-compatible raw run
         from verirl.code import run_code
 

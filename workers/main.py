@@ -42,6 +42,11 @@ def run_worker(
     queue_names = queues or [settings.queue]
     name = name or f"verirl-{socket.gethostname()}-{os.getpid()}"
     pool = get_pool(concurrency)  # start and warm the verifiers before taking jobs
+    try:  # the isolation this worker's sandbox provides, as its verifier processes see it
+        [probe] = pool.map([{"task": "isolation_report"}], [60.0])
+        isolation = (probe.get("details") or {}).get("isolation") or {"available": False, "error": probe.get("verdict")}
+    except Exception as exc:
+        isolation = {"available": False, "error": f"{type(exc).__name__}: {exc}"}
     stop = threading.Event()
     started = time.time()
 
@@ -54,6 +59,7 @@ def run_worker(
                 "queues": queue_names,
                 "version": __version__,
                 "started_at": started,
+                "isolation": isolation,
                 **pool.stats(),
             }
             try:

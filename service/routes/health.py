@@ -33,12 +33,17 @@ async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """Version, dispatch mode, workers, verifiers and sandbox isolation."""
     from verirl.code import isolation_report, languages
 
+    info = await dispatcher.info()
+    if dispatcher.mode == "distributed":  # code runs on the workers: report what each one's sandbox provides
+        isolation = {"workers": {w.get("name"): w.get("isolation", {"available": None}) for w in info.get("workers", [])}}
+    else:
+        isolation = isolation_report()
     return {
         "version": __version__,
         "mode": dispatcher.mode,
-        **(await dispatcher.info()),
+        **info,
         "verifiers": {"math": {"layers": ["string", "choice", "text", "numeric", "sympy"]}, "code": languages()},
-        "isolation": isolation_report(),
+        "isolation": isolation,
         "limits": {
             "max_items": settings.max_items,
             "max_body_mb": settings.max_body_mb,
