@@ -61,7 +61,9 @@ async def _resolve_problems(registry: Any, raw_items: list[Any]) -> tuple[list[A
     return items, unknown
 
 
-async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequest, registry: Any = None) -> dict[str, Any]:
+async def score_batch(
+    dispatcher: Dispatcher, settings: Settings, req: ScoreRequest, registry: Any = None, count_token: str | None = None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     check_size(req, settings)
     raw_items, unknown = await _resolve_problems(registry, req.items)
@@ -96,7 +98,7 @@ async def score_batch(dispatcher: Dispatcher, settings: Settings, req: ScoreRequ
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:
-            stats = await registry.record(updates)
+            stats = await registry.record(updates, count_token)
             for i, p in todo:
                 if p.get("problem_id"):
                     results[i]["difficulty"] = stats.get(p["problem_id"])
@@ -174,7 +176,7 @@ class JobRunner:
             await self.store.set_job_status(job_id, "running")
             req = ScoreRequest.model_validate(raw)
             try:
-                result = await score_batch(self.dispatcher, self.settings, req, self.registry)
+                result = await score_batch(self.dispatcher, self.settings, req, self.registry, count_token=f"job:{job_id}")
             except InvalidInput as exc:
                 await self.store.finish_job(job_id, "failed", {"code": exc.code, "message": exc.message, "field": exc.field})
                 return

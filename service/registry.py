@@ -87,6 +87,7 @@ class SQLiteRegistryStore:
                 errors INTEGER NOT NULL DEFAULT 0, ewma REAL, last_seen REAL, difficulty REAL,
                 PRIMARY KEY (id, policy));
             CREATE TABLE IF NOT EXISTS benchmarks (name TEXT PRIMARY KEY, hash TEXT NOT NULL, items TEXT NOT NULL, created_at REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS counted (token TEXT PRIMARY KEY, at REAL NOT NULL);
             """
         )
 
@@ -284,10 +285,15 @@ class SQLiteRegistryStore:
             return int(self.db.execute("SELECT COUNT(*) FROM benchmarks").fetchone()[0])
 
     # -- difficulty ----------------------------------------------------------
-    def record(self, updates: list[tuple[str, str | None, str]], now: float) -> None:
+    def record(self, updates: list[tuple[str, str | None, str]], now: float, token: str | None = None) -> None:
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                if token is not None:  # an async job counts once, even when it is run again after a crash
+                    self.db.execute("INSERT OR IGNORE INTO counted (token, at) VALUES (?, ?)", (token, now))
+                    if self.db.execute("SELECT changes()").fetchone()[0] == 0:
+                        self.db.execute("COMMIT")
+                        return
                 for pid, policy, verdict in updates:
                     a, c, t, e, x = _delta(verdict)
                     for pol in ("", policy) if policy else ("",):
@@ -523,7 +529,9 @@ class RedisRegistryStore:
     def benchmark_version(self) -> int:
         return int(self.r.get("verirl:bench:version") or 0)
 
-    def record(self, updates: list[tuple[str, str | None, str]], now: float) -> None:
+    def record(self, updates: list[tuple[str, str | None, str]], now: float, token: str | None = None) -> None:
+        if token is not None and not self.r.set(f"verirl:counted:{token}", 1, nx=True, ex=30 * 86400):
+            return  # an async job counts once (at most once: see the README)
         keys: list[str] = []
         args: list[Any] = []
         pols: dict[str, set[str]] = {}
@@ -738,11 +746,11 @@ class Registry:
     async def resolve(self, ids: list[str]) -> dict[str, dict]:
         return await asyncio.to_thread(self.store.get_docs, ids)
 
-    async def record(self, updates: list[tuple[str, str | None, str]]) -> dict[str, dict]:
+    async def record(self, updates: list[tuple[str, str | None, str]], token: str | None = None) -> dict[str, dict]:
         """Count verdicts (atomically) and return the all-policy statistics of those problems."""
 
         def go():
-            self.store.record(updates, time.time())
+            self.store.record(updates, time.time(), token)
             ids = list(dict.fromkeys(u[0] for u in updates))
             st = self.store.stats(ids)
             return {pid: _stats_doc(st.get(pid, {}).get("")) for pid in ids}
