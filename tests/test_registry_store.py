@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.registry import Registry, RedisRegistryStore, SQLiteRegistryStore
+from service.registry import RedisRegistryStore, Registry, SQLiteRegistryStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])
