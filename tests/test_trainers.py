@@ -187,3 +187,14 @@ def test_trl_async_reward_function() -> None:
         return await fn(prompts=["p", "p"], completions=["<think>a</think> \\boxed{4}", "\\boxed{4}"], answer=["4", "4"])
 
     assert asyncio.run(go()) == [1.5, 1.0]
+
+
+def test_grpo_groups_flag_zero_variance_over_http(embedded_server: str) -> None:
+    """16 rollouts of one prompt all scored the same are `zero_variance` (DAPO drops them); a mixed group is not."""
+    same = [{"id": f"s{k}", "completion": f"\\boxed{{{5 + k % 3}}}", "answer": "4", "group": "all-wrong"} for k in range(16)]
+    mixed = [{"id": f"m{k}", "completion": f"\\boxed{{{4 if k % 4 else 9}}}", "answer": "4", "group": "mixed"} for k in range(16)]
+    r = post(embedded_server, "/v1/score", {"items": same + mixed})
+    g = r.json()["groups"]
+    assert g["all-wrong"] == {"size": 16, "mean": 0.0, "std": 0.0, "pass_rate": 0.0, "zero_variance": True, "failures": 0}
+    assert g["mixed"]["zero_variance"] is False and g["mixed"]["pass_rate"] == 0.75
+    assert g["mixed"]["mean"] == 0.75 and abs(g["mixed"]["std"] - (0.75 * 0.25) ** 0.5) < 1e-9
