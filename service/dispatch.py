@@ -27,9 +27,12 @@ from typing import Any, Protocol
 from verirl.errors import Overloaded, ServiceUnavailable
 from verirl.scoring import failure_result, item_budget
 
+from .observe import request_id_var
+
 log = logging.getLogger("verirl.dispatch")
 
 RESULTS_TTL_S = 3600
+COALESCE_S = 0.005  # how long a small request waits for others to share its RQ job
 HEARTBEAT_GRACE_S = 3.0
 MAX_ATTEMPTS = 2
 DEADLINE_MESSAGE = "request deadline reached before this item was graded"
@@ -147,6 +150,10 @@ class RQDispatcher:
         self.chunk_size = chunk_size
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
+        self._waiting: list[tuple[list[dict], float, asyncio.Future]] = []
+        self._waiting_items = 0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._batches: set[asyncio.Task] = set()
 
     # -- enqueue ---------------------------------------------------------------
 
@@ -172,11 +179,9 @@ class RQDispatcher:
 
     def _payload(self, rid: str, idx: int, attempt: int, items: list[dict]) -> tuple[str, dict, int]:
         budgets = [item_budget(it, self.item_timeout_s) for it in items]
-        from .observe import request_id_var
-
         payload = {
             "request_id": rid,
-            "http_request_id": request_id_var.get(),
+            "http_request_ids": sorted({it["_rid"] for it in items if it.get("_rid")}),
             "results_key": f"verirl:res:{rid}",
             "chunk": idx,
             "attempt": attempt,
@@ -188,6 +193,55 @@ class RQDispatcher:
     # -- score -----------------------------------------------------------------
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
+        """Small requests arriving together share RQ jobs (a trainer sends many 8-16 rollout
+        requests at once; one job each would cost more than the grading). Each caller still
+        returns by its own deadline."""
+        rid = request_id_var.get()
+        items = [dict(it, _rid=rid) if rid else it for it in items]
+        if len(items) >= self.chunk_size:
+            return await self._score(items, deadline)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        self._waiting.append((items, deadline, fut))
+        self._waiting_items += len(items)
+        if self._waiting_items >= 4 * self.chunk_size:
+            self._flush()
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(COALESCE_S, self._flush)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                return fut.result()
+            return [failure_result(it, "timeout", DEADLINE_MESSAGE) for it in items]
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        batch, self._waiting, self._waiting_items = self._waiting, [], 0
+        if not batch:
+            return
+        task = asyncio.get_running_loop().create_task(self._run_batch(batch))
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _run_batch(self, batch: list[tuple[list[dict], float, asyncio.Future]]) -> None:
+        combined = [it for items, _, _ in batch for it in items]
+        try:
+            results = await self._score(combined, max(d for _, d, _ in batch))
+        except Exception as exc:
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        pos = 0
+        for items, _, fut in batch:
+            if not fut.done():
+                fut.set_result(results[pos : pos + len(items)])
+            pos += len(items)
+
+    async def _score(self, items: list[dict], deadline: float) -> list[dict]:
         depth = await self.queue_depth()
         if depth + len(items) > self.max_queue_depth:
             raise Overloaded(f"about {depth} items are waiting; retry later")
@@ -336,6 +390,10 @@ class RQDispatcher:
         return int(jobs) * self.chunk_size
 
     async def close(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        for t in list(self._batches):
+            t.cancel()
         await self.r.aclose()
         self.sync.close()
 

@@ -68,7 +68,12 @@ class Proc:
         self._fh.close()
 
     def output(self) -> str:
+        """The last 4,000 characters of the log (for failure messages)."""
         return self.log.read_text(errors="replace")[-4000:]
+
+    def log_text(self) -> str:
+        """The whole log."""
+        return self.log.read_text(errors="replace")
 
 
 def start_server(tmp: Path, *, redis_url: str | None = None, workers: int = 2, **env_extra: str) -> tuple[Proc, str]:

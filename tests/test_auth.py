@@ -62,7 +62,7 @@ def test_right_token_and_open_healthz(secured):
 def test_keys_never_reach_the_logs(secured):
     httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})
     httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": "Bearer wrong-token-123"})
-    log = _PROCS["secured"].output()
+    log = _PROCS["secured"].log_text()
     assert "scored" in log  # the log is there (debug level) ...
     assert KEY not in log and "other-key-abcdef" not in log and "wrong-token-123" not in log  # ... without any token
 

@@ -53,7 +53,7 @@ def test_request_id_follows_items_into_the_workers(distributed) -> None:
     assert r.status_code == 200 and r.headers["x-request-id"] == rid
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        worker_logs = "".join(w.output() for w in distributed["workers"])
+        worker_logs = "".join(w.log_text() for w in distributed["workers"])
         if rid in worker_logs:
             break
         time.sleep(0.2)
@@ -62,7 +62,7 @@ def test_request_id_follows_items_into_the_workers(distributed) -> None:
     lines = [json.loads(line) for line in worker_logs.splitlines() if rid in line]
     assert lines and all(rec["request_id"] == rid for rec in lines)
     assert any("scored chunk" in rec["msg"] for rec in lines)
-    api = [json.loads(line) for line in distributed["server"].output().splitlines() if rid in line]
+    api = [json.loads(line) for line in distributed["server"].log_text().splitlines() if rid in line]
     assert api and api[0]["request_id"] == rid
 
 

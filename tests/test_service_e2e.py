@@ -122,3 +122,38 @@ def test_failed_async_job_keeps_its_error(embedded_server):
     assert job["status"] == "failed"
     assert job["result"] is None
     assert job["error"]["field"] == "items[0].answer"
+
+
+def test_concurrent_small_requests_share_rq_jobs(distributed):
+    """32 requests of 4 items at once: each gets exactly its own results, and they share RQ jobs."""
+    import json
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    tag = uuid.uuid4().hex[:8]
+
+    def one(k: int):
+        items = [{"id": f"{tag}-{k}-{j}", "completion": f"\\boxed{{{k + j}}}", "answer": str(k + j if j % 2 else k)} for j in range(4)]
+        r = httpx.post(distributed["url"] + "/v1/score", json={"items": items}, headers={"x-request-id": f"{tag}-{k}"}, timeout=60)
+        return items, r
+
+    with ThreadPoolExecutor(32) as pool:
+        out = list(pool.map(one, range(32)))
+    for k, (items, r) in enumerate(out):
+        assert r.status_code == 200
+        res = r.json()["results"]
+        assert [x["id"] for x in res] == [it["id"] for it in items]
+        assert [x["verdict"] for x in res] == ["correct" if (j % 2 or k + j == k) else "incorrect" for j in range(4)]
+    time.sleep(1.0)
+    lines = []
+    for w in distributed["workers"]:
+        for line in w.log_text().splitlines():
+            if tag in line:
+                try:
+                    lines.append(json.loads(line))
+                except ValueError:
+                    raise AssertionError(repr(line[:600])) from None
+    jobs = {rec["job_id"] for rec in lines if "scored chunk" in rec["msg"]}
+    rids = {rec["request_id"] for rec in lines if "scored chunk" in rec["msg"]}
+    assert len(rids) == 32, [r["msg"] + " " + str(r.get("request_id")) for r in lines][:12]  # every request's id reached a worker ...
+    assert len(jobs) < 32  # ... in fewer RQ jobs than requests

@@ -69,11 +69,16 @@ def score_chunk(payload: dict) -> dict:
         budgets = payload.get("budgets") or [10.0] * len(items)
         t0 = time.perf_counter()
         results = get_pool().map(items, budgets)
-        extra = {"request_id": payload.get("http_request_id"), "job_id": job_id, "chunk": payload["chunk"]}
+        rids = payload.get("http_request_ids") or []
         for it, res in zip(items, results, strict=True):
             if res.get("verdict") in ("timeout", "error"):
-                log.warning("item %s: %s (%s)", it.get("id"), res["verdict"], str((res.get("details") or {}).get("error"))[:200], extra=extra)
-        log.info("scored chunk: %d items in %.3f s", len(items), time.perf_counter() - t0, extra=extra)
+                log.warning("item %s: %s (%s)", it.get("id"), res["verdict"], str((res.get("details") or {}).get("error"))[:200],
+                            extra={"request_id": it.get("_rid"), "job_id": job_id, "chunk": payload["chunk"]})
+        # one line per request whose items were in this chunk (small requests share chunks)
+        for rid in rids or [None]:
+            n = sum(1 for it in items if it.get("_rid") == rid) if rid else len(items)
+            log.info("scored chunk: %d of its %d items in %.3f s", n, len(items), time.perf_counter() - t0,
+                     extra={"request_id": rid, "job_id": job_id, "chunk": payload["chunk"]})
         msg = {"chunk": payload["chunk"], "attempt": payload.get("attempt", 1), "results": results}
         key = payload["results_key"]
         with conn.pipeline() as p:
