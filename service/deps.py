@@ -38,6 +38,10 @@ def require_api_key(request: Request) -> None:
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not header and "api_key" in request.query_params:
+        # For callers that cannot send headers: OpenRLHF's and slime's remote reward
+        # clients post to a bare URL, and a browser opens the status page.
+        scheme, token = "bearer", request.query_params["api_key"]
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
     tok = token.strip().encode()

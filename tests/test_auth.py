@@ -59,6 +59,14 @@ def test_right_token_and_open_healthz(secured):
     assert r.status_code == 200 and r.json()["results"][0]["verdict"] == "correct"
 
 
+def test_key_in_the_url_for_clients_without_headers(secured):
+    # OpenRLHF and slime post to a bare URL: the key can ride in it.
+    body = {"query": ["q \\boxed{1}"], "prompts": ["q "], "labels": ["1"]}
+    assert httpx.post(secured + f"/get_reward?api_key={KEY}", json=body).json()["rewards"] == [1.0]
+    assert httpx.post(secured + "/get_reward?api_key=wrong-token-123", json=body).status_code == 401
+    assert httpx.get(secured + f"/?api_key={KEY}").status_code == 200  # the status page in a browser
+
+
 def test_keys_never_reach_the_logs(secured):
     httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})
     httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": "Bearer wrong-token-123"})
