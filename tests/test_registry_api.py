@@ -196,3 +196,37 @@ def test_filter_job_over_http(embedded_server) -> None:
     assert [o["contaminated"] for o in out] == [False, False, True]
     bad = httpx.post(f"{server['url']}/v1/filter", params={"dedup": True}, content=b"not json\n")
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "body"
+
+
+def test_aime_copies_flagged_through_the_registry(server, benchmarks_dir) -> None:
+    """The acceptance case over HTTP: a 5,000-problem registration with planted AIME 2024 copies."""
+    import random
+    import re
+
+    u = _uid()
+    aime = [json.loads(x) for x in (benchmarks_dir / "aime24.jsonl").read_text().splitlines()]
+    gsm = [json.loads(x)["question"] for x in (benchmarks_dir / "gsm8k.jsonl").read_text().splitlines()]
+    r = post(server["url"], "/v1/benchmarks", {"name": f"aime24-{u}", "items": [{"id": a["id"], "text": a["problem"]} for a in aime]})
+    assert r.status_code == 200, r.text
+    rng = random.Random(1)
+
+    def bump(t: str) -> str:
+        nums = list(re.finditer(r"\d+", t))
+        if not nums:  # a problem without a number: change a word instead
+            return t.replace(" the ", " a ", 1)
+        m = rng.choice(nums)
+        return t[: m.start()] + str(int(m.group()) + 1) + t[m.end():]
+
+    planted = [(str(a["id"]), a["problem"]) for a in aime] + [(str(a["id"]), bump(a["problem"])) for a in aime]
+    filler = [f"{t} ({u}-{k})" for k, t in enumerate((gsm * 4)[: 5000 - len(planted)])]
+    problems = [{"text": t, "meta": {"plant": None}} for t in filler] + [{"text": t, "meta": {"plant": i}} for i, t in planted]
+    rng.shuffle(problems)
+    r = post(server["url"], "/v1/problems", {"problems": problems}, timeout=600)
+    assert r.status_code == 200
+    out = r.json()["problems"]
+    flagged_plants = sum(1 for p, o in zip(problems, out, strict=True) if p["meta"]["plant"] is not None
+                         and p["meta"]["plant"] in {f["item"] for f in o["contamination"] if f["benchmark"] == f"aime24-{u}"})
+    false = sum(1 for p, o in zip(problems, out, strict=True) if p["meta"]["plant"] is None and o["contamination"])
+    print(f"\n[{server['mode']}] AIME copies flagged {flagged_plants}/{len(planted)}; GSM8K-style problems flagged {false}/{len(filler)}")
+    assert flagged_plants == len(planted)
+    assert false / len(filler) < 0.01
