@@ -153,31 +153,62 @@ def content_hash(items: Sequence[dict]) -> str:
 BUCKET_CAP = 64
 
 
+def band_ints(digest: Any) -> list[int]:
+    """The LSH bucket keys of one digest as integers (in-memory indexes: smaller than strings)."""
+    import xxhash
+
+    raw = digest.tobytes()
+    step = ROWS * 4
+    return [xxhash.xxh3_64_intdigest(raw[b * step : (b + 1) * step], seed=b) for b in range(BANDS)]
+
+
 class LSHIndex:
-    """In-memory LSH over digests (the filter CLI and one registration batch)."""
+    """In-memory LSH over digests (the filter CLI and one registration batch).
 
-    def __init__(self) -> None:
-        self.buckets: dict[str, list[Any]] = {}
+    Members are str or int keys. With ``matrix`` (one digest per row, members
+    are row numbers) no per-member digest is stored: the filter's memory per
+    row is the matrix row plus its bucket entries. A bucket with one member
+    holds it directly, not in a list.
+    """
+
+    def __init__(self, matrix: Any = None) -> None:
+        self.buckets: dict[Any, Any] = {}
         self.digests: dict[Any, Any] = {}
+        self.matrix = matrix
 
-    def add(self, key: Any, digest: Any, keys: list[str] | None = None) -> None:
-        self.digests[key] = digest
+    def _digest(self, c: Any) -> Any:
+        return self.matrix[c] if self.matrix is not None else self.digests[c]
+
+    def add(self, key: Any, digest: Any, keys: list[Any] | None = None) -> None:
+        if self.matrix is None:
+            self.digests[key] = digest
         for k in keys or band_keys(digest):
-            b = self.buckets.setdefault(k, [])
-            if len(b) < BUCKET_CAP:
-                b.append(key)
+            b = self.buckets.get(k)
+            if b is None:
+                self.buckets[k] = key
+            elif isinstance(b, list):
+                if len(b) < BUCKET_CAP:
+                    b.append(key)
+            else:
+                self.buckets[k] = [b, key]
 
-    def candidates(self, keys: list[str]) -> set[Any]:
+    def candidates(self, keys: list[Any]) -> set[Any]:
         out: set[Any] = set()
         for k in keys:
-            out.update(self.buckets.get(k, ()))
+            b = self.buckets.get(k)
+            if b is None:
+                continue
+            if isinstance(b, list):
+                out.update(b)
+            else:
+                out.add(b)
         return out
 
-    def query(self, digest: Any, threshold: float, keys: list[str] | None = None) -> list[tuple[Any, float]]:
+    def query(self, digest: Any, threshold: float, keys: list[Any] | None = None) -> list[tuple[Any, float]]:
         """Neighbours with estimated similarity >= threshold, most similar first."""
         hits = []
         for c in self.candidates(keys or band_keys(digest)):
-            s = similarity(digest, self.digests[c])
+            s = similarity(digest, self._digest(c))
             if s >= threshold:
                 hits.append((c, s))
         hits.sort(key=lambda x: (-x[1], str(x[0])))

@@ -283,7 +283,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         hashes = [h for s in shards for h in s["hashes"]]
         digests = np.frombuffer(b"".join(s["digests"] for s in shards), dtype=np.uint32).reshape(n, C.NUM_PERM)
         first: dict[str, int] = {}
-        index = C.LSHIndex()
+        index = C.LSHIndex(matrix=digests)
         cluster: list[str] = []
         dup, near, sim = [None] * n, [None] * n, [None] * n
         for i in range(n):
@@ -295,7 +295,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
                 note("duplicate", i, of=ids[j])
                 continue
             first[h] = i
-            keys = C.band_keys(digests[i])
+            keys = C.band_ints(digests[i])
             hits = index.query(digests[i], opts.threshold, keys)
             if hits:
                 j, s = hits[0]
