@@ -362,6 +362,22 @@ return #KEYS
 """
 
 
+_INSERT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'digest', ARGV[3], 'seq', ARGV[4])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[1])
+local cap = tonumber(ARGV[5])
+for i = 3, #KEYS do
+  if redis.call('SCARD', KEYS[i]) < cap then
+    redis.call('SADD', KEYS[i], ARGV[1])
+  end
+end
+return 1
+"""
+
+
 class RedisRegistryStore:
     def __init__(self, url: str) -> None:
         import redis
@@ -370,6 +386,7 @@ class RedisRegistryStore:
 
         self.r = redis.Redis.from_url(url, **redis_options())
         self._record = self.r.register_script(_RECORD_LUA)
+        self._insert = self.r.register_script(_INSERT_LUA)
 
     def close(self) -> None:
         self.r.close()
@@ -414,23 +431,14 @@ class RedisRegistryStore:
         if not docs:
             return
         first = self.r.incrby("verirl:prob:seq", len(docs)) - len(docs) + 1
-        all_keys = sorted({kk for ks in keys for kk in ks or ()})
-        sizes = self.r.pipeline(transaction=False)
-        for kk in all_keys:
-            sizes.scard(f"verirl:lsh:{kk}")
-        room = {kk: C.BUCKET_CAP - n for kk, n in zip(all_keys, sizes.execute(), strict=True)}
-        p = self.r.pipeline(transaction=True)
+        p = self.r.pipeline(transaction=False)
         for k, (doc, dig, ks) in enumerate(zip(docs, digests, keys, strict=True)):
-            seq = first + k
-            key = f"verirl:prob:{doc['id']}"
-            p.hsetnx(key, "doc", json.dumps(doc))
-            p.hsetnx(key, "digest", dig.tobytes())
-            p.hsetnx(key, "seq", seq)
-            p.zadd("verirl:prob:order", {doc["id"]: seq}, nx=True)
-            for kk in ks or ():
-                if room[kk] > 0:  # at most BUCKET_CAP ids per bucket
-                    room[kk] -= 1
-                    p.sadd(f"verirl:lsh:{kk}", doc["id"])
+            # one script per problem: atomic, and 1 command instead of ~36
+            self._insert(
+                keys=[f"verirl:prob:{doc['id']}", "verirl:prob:order", *(f"verirl:lsh:{kk}" for kk in ks or ())],
+                args=[doc["id"], json.dumps(doc), dig.tobytes(), first + k, C.BUCKET_CAP],
+                client=p,
+            )
         p.execute()
 
     def iter_problems(self, batch: int = 2000):

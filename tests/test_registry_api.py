@@ -21,8 +21,9 @@ def server(request, tmp_path_factory):
     if request.param == "embedded":
         tmp = tmp_path_factory.mktemp("reg-embedded")
         proc, url = procs.start_server(tmp, workers=2)
-        yield {"mode": "embedded", "url": url, "tmp": tmp, "proc": proc}
-        proc.stop()
+        state = {"mode": "embedded", "url": url, "tmp": tmp, "proc": proc}
+        yield state
+        state["proc"].stop()  # a test may have restarted it
     else:
         d = request.getfixturevalue("distributed")
         yield {"mode": "distributed", "url": d["url"], "tmp": d["tmp"], "redis_url": d["redis_url"], "proc": d["server"]}
