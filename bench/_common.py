@@ -6,11 +6,32 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("VERIRL_SHARED_DIR", REPO.parent / "shared")) / "data"
+
+
+@contextmanager
+def distributed(tmp: Path, workers: int = 2) -> Iterator[str]:
+    """A throwaway Redis, one API in distributed mode and ``workers`` `verirl worker`s of one
+    verifier each, on loopback; yields the API's URL."""
+    from tests import procs
+
+    redis, rurl = procs.start_redis(tmp)
+    server, url = procs.start_server(tmp, redis_url=rurl)
+    ws = [procs.start_worker(tmp, rurl, 1, name=f"bench{i}") for i in range(workers)]
+    try:
+        procs.wait_http(url + "/readyz", server, timeout=120)
+        yield url
+    finally:
+        for w in ws:
+            w.stop()
+        server.stop()
+        redis.stop()
 
 
 def machine() -> str:

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _common import REPO, machine, math_rows, table
+from _common import REPO, distributed, machine, math_rows, table
 
 sys.path.insert(0, str(REPO))
 
@@ -96,25 +96,12 @@ def drive(url: str, bodies: list[tuple[dict, list[str]]]) -> dict:
 
 
 def main() -> None:
-    from tests import procs
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400)
     args = ap.parse_args()
     bodies = _bodies(math_rows(), args.requests)
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        redis, rurl = procs.start_redis(tmp)
-        server, url = procs.start_server(tmp, redis_url=rurl)
-        workers = [procs.start_worker(tmp, rurl, 1, name=f"load{i}") for i in range(2)]
-        try:
-            procs.wait_http(url + "/readyz", server, timeout=120)
-            res = drive(url, bodies)
-        finally:
-            for w in workers:
-                w.stop()
-            server.stop()
-            redis.stop()
+    with tempfile.TemporaryDirectory() as d, distributed(Path(d)) as url:
+        res = drive(url, bodies)
     print(f"machine: {machine()}")
     print(f"1 API + 2 workers (1 verifier process each), {CLIENTS} concurrent clients, {res['requests']} requests x 16 items (14 math, 2 code)\n")
     print(table(

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, machine, math_rows, table
+from _common import REPO, distributed, machine, math_rows, table
 
 sys.path.insert(0, str(REPO))
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -64,18 +64,9 @@ def main() -> None:
             results.append(["/v1/score, embedded (2 verifier processes)", f"{n / t:,.0f}", f"{t_loop / t:.1f}x"])
         finally:
             server.stop()
-        redis, rurl = procs.start_redis(tmp)
-        server, url = procs.start_server(tmp, redis_url=rurl)
-        workers = [procs.start_worker(tmp, rurl, 1) for _ in range(2)]
-        try:
-            procs.wait_http(url + "/readyz", server, timeout=90)
+        with distributed(tmp) as url:
             t = _through_api(url, items)
             results.append(["/v1/score, distributed (RQ, 2 workers x 1)", f"{n / t:,.0f}", f"{t_loop / t:.1f}x"])
-        finally:
-            for w in workers:
-                w.stop()
-            server.stop()
-            redis.stop()
     print(f"machine: {machine()}")
     print(f"items: {n} (math_cot_100 x 4, each copy unique), batches of 1,024\n")
     print(table(["path", "items/s", "vs loop"], results))

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, machine, math_rows, table
+from _common import REPO, distributed, machine, math_rows, table
 
 sys.path.insert(0, str(REPO))
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -101,17 +101,8 @@ def main() -> None:
             runs["verirl /get_reward, embedded (2 verifier processes)"] = _drive(url, reqs)
         finally:
             server.stop()
-        redis, rurl = procs.start_redis(tmp)
-        server, url = procs.start_server(tmp, redis_url=rurl)
-        workers = [procs.start_worker(tmp, rurl, 1) for _ in range(2)]
-        try:
-            procs.wait_http(url + "/readyz", server, timeout=90)
+        with distributed(tmp) as url:
             runs["verirl /get_reward, distributed (1 API + 2 RQ workers x 1)"] = _drive(url, reqs)
-        finally:
-            for w in workers:
-                w.stop()
-            server.stop()
-            redis.stop()
     for name, (_, _, got) in runs.items():
         assert got == n, f"{name}: {got} rewards for {n} rollouts"
     print(f"machine: {machine()}")

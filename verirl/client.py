@@ -24,11 +24,10 @@ Behaviour:
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -148,14 +147,20 @@ class _Base:
         base = min(self.max_backoff_s, self.backoff_s * (2**attempt))
         return base * (0.5 + random.random() / 2)
 
-    def _outcome(self, resp: httpx.Response) -> str:
+    _RETRY = object()
+
+    def _answer(self, resp: httpx.Response, path: str) -> Any:
+        """The JSON body, ``_RETRY`` for a status worth retrying, or the exception to raise."""
         if resp.status_code < 400:
-            return "ok"
+            return resp.json()
         if resp.status_code in _RETRY_STATUS:
-            return "retry"
+            return self._RETRY
         if resp.status_code < 500:
-            return "client_error"
-        return "server_error"
+            raise _client_error(resp)
+        raise ServiceUnavailable(f"{resp.status_code} from {self.url}{path}: {resp.text[:300]}")
+
+    def _give_up(self, path: str, last: str) -> ServiceUnavailable:
+        return ServiceUnavailable(f"{self.url}{path} failed after {self.max_retries + 1} attempts ({last})")
 
     @staticmethod
     def _body(items: Sequence[dict], options: dict | None) -> dict:
@@ -183,19 +188,15 @@ class Client(_Base):
             resp = None
             try:
                 resp = self._http.request(method, path, json=json, params=params)
-                kind = self._outcome(resp)
-                if kind == "ok":
-                    return resp.json()
-                if kind == "client_error":
-                    raise _client_error(resp)
-                if kind == "server_error":
-                    raise ServiceUnavailable(f"{resp.status_code} from {self.url}{path}: {resp.text[:300]}")
+                out = self._answer(resp, path)
+                if out is not self._RETRY:
+                    return out
                 last = f"HTTP {resp.status_code}"
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_retries:
                 time.sleep(self._delay(attempt, resp))
-        raise ServiceUnavailable(f"{self.url}{path} failed after {self.max_retries + 1} attempts ({last})")
+        raise self._give_up(path, last)
 
     def score(self, items: Sequence[dict], options: dict | None = None) -> dict[str, Any]:
         """Grade items (any number: split into batches); the merged ScoreResponse."""
@@ -262,19 +263,15 @@ class AsyncClient(_Base):
             resp = None
             try:
                 resp = await self._http.request(method, path, json=json, params=params)
-                kind = self._outcome(resp)
-                if kind == "ok":
-                    return resp.json()
-                if kind == "client_error":
-                    raise _client_error(resp)
-                if kind == "server_error":
-                    raise ServiceUnavailable(f"{resp.status_code} from {self.url}{path}: {resp.text[:300]}")
+                out = self._answer(resp, path)
+                if out is not self._RETRY:
+                    return out
                 last = f"HTTP {resp.status_code}"
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if attempt < self.max_retries:
                 await asyncio.sleep(self._delay(attempt, resp))
-        raise ServiceUnavailable(f"{self.url}{path} failed after {self.max_retries + 1} attempts ({last})")
+        raise self._give_up(path, last)
 
     async def score(self, items: Sequence[dict], options: dict | None = None) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -304,11 +301,3 @@ class AsyncClient(_Base):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-
-def finite(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
