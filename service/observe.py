@@ -16,6 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from verirl.schemas import FAILURE_VERDICTS
+
 #: The id of the HTTP request being served (set by the middleware; sent with RQ chunks).
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("verirl_request_id", default=None)
 
@@ -62,7 +64,7 @@ class Recorder:
             for t in details.get("tests") or ():
                 if isinstance(t, dict):
                     self.sandbox.labels(str(t.get("verdict") or t.get("status") or "unknown")).inc()
-            if verdict in ("timeout", "error"):
+            if verdict in FAILURE_VERDICTS:
                 err = details.get("error")
                 msg = err.get("message") if isinstance(err, dict) else err
                 self.errors.append({"t": time.time(), "request_id": rid, "id": res.get("id"), "verdict": verdict, "message": str(msg or verdict)[:200]})

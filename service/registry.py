@@ -31,7 +31,6 @@ from typing import Any
 from verirl import curation as C
 from verirl.errors import InvalidInput, NotFound
 
-FAILURE = ("timeout", "error")
 DECIDED = ("correct", "incorrect", "no_answer")
 MAX_NEAR = 5
 
@@ -247,11 +246,6 @@ class SQLiteRegistryStore:
                 last = None
         return out, last
 
-    def count(self) -> dict[str, int]:
-        with self.lock:
-            n, c = self.db.execute("SELECT COUNT(*), COALESCE(SUM(contaminated), 0) FROM problems").fetchone()
-        return {"problems": n, "contaminated": c}
-
     def buckets(self) -> dict[str, Any]:
         counts: collections.Counter[str] = collections.Counter()
         with self.lock:
@@ -391,13 +385,17 @@ class RedisRegistryStore:
     def close(self) -> None:
         self.r.close()
 
-    def get_docs(self, ids: list[str]) -> dict[str, dict]:
+    def _field(self, ids: list[str], name: str) -> list[tuple[str, bytes]]:
+        """(id, value) of one hash field of each problem that has it."""
         if not ids:
-            return {}
+            return []
         p = self.r.pipeline(transaction=False)
         for pid in ids:
-            p.hget(f"verirl:prob:{pid}", "doc")
-        return {pid: json.loads(d) for pid, d in zip(ids, p.execute(), strict=True) if d}
+            p.hget(f"verirl:prob:{pid}", name)
+        return [(pid, v) for pid, v in zip(ids, p.execute(), strict=True) if v]
+
+    def get_docs(self, ids: list[str]) -> dict[str, dict]:
+        return {pid: json.loads(d) for pid, d in self._field(ids, "doc")}
 
     def claim_hashes(self, pairs: list[tuple[str, str]]) -> list[str | None]:
         p = self.r.pipeline(transaction=False)
@@ -420,12 +418,7 @@ class RedisRegistryStore:
     def digests(self, ids: list[str]) -> dict[str, Any]:
         import numpy as np
 
-        if not ids:
-            return {}
-        p = self.r.pipeline(transaction=False)
-        for pid in ids:
-            p.hget(f"verirl:prob:{pid}", "digest")
-        return {pid: np.frombuffer(d, dtype=np.uint32) for pid, d in zip(ids, p.execute(), strict=True) if d}
+        return {pid: np.frombuffer(d, dtype=np.uint32) for pid, d in self._field(ids, "digest")}
 
     def insert(self, docs: list[dict], digests: list[Any], keys: list[list[str] | None]) -> None:
         if not docs:
@@ -500,9 +493,6 @@ class RedisRegistryStore:
                 out.append(pid)
                 if len(out) >= limit:
                     return out, pos
-
-    def count(self) -> dict[str, int]:
-        return {"problems": int(self.r.zcard("verirl:prob:order"))}
 
     def buckets(self, sample: int = 5000) -> dict[str, Any]:
         n = int(self.r.zcard("verirl:prob:order"))
@@ -764,9 +754,6 @@ class Registry:
             return {pid: _stats_doc(st.get(pid, {}).get("")) for pid in ids}
 
         return await asyncio.to_thread(go)
-
-    async def summary(self) -> dict[str, Any]:
-        return await asyncio.to_thread(self.store.count)
 
     async def buckets(self) -> dict[str, Any]:
         """Problems per difficulty bucket (Redis: the 5,000 most recently registered)."""

@@ -32,11 +32,11 @@ from typing import Any
 
 import httpx
 
+from verirl.batch import batch_stats
 from verirl.errors import ClientError, ServiceUnavailable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
-_FAILURE_VERDICTS = frozenset({"timeout", "error"})
 
 
 def _env_url(url: str | None) -> str:
@@ -101,19 +101,7 @@ def merge(items: Sequence[dict], parts: list[tuple[list[int], dict]], seconds: f
         groups.update(resp.get("groups") or {})
         modes.add((resp.get("stats") or {}).get("mode"))
     done = [r for r in results if r is not None]
-    verdicts: dict[str, int] = {}
-    for r in done:
-        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
-    rewards = [r["reward"] for r in done if r["reward"] is not None]
-    stats = {
-        "items": len(done),
-        "verdicts": verdicts,
-        "failures": sum(verdicts.get(v, 0) for v in _FAILURE_VERDICTS),
-        "mean_reward": sum(rewards) / len(rewards) if rewards else None,
-        "seconds": round(seconds, 4),
-        "requests": len(parts),
-        "mode": modes.pop() if len(modes) == 1 else None,
-    }
+    stats = {**batch_stats(done, seconds), "requests": len(parts), "mode": modes.pop() if len(modes) == 1 else None}
     return {"results": done, "stats": stats, "groups": groups}
 
 

@@ -45,6 +45,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from verirl.schemas import FAILURE_VERDICTS
+
 NUM_PERM = 128
 BANDS = 16
 ROWS = NUM_PERM // BANDS
@@ -431,7 +433,7 @@ def rollout_outcomes(value: Any) -> list[bool] | None:
             out.append(v > 0)
         elif isinstance(v, str) and v in ("correct", "incorrect", "no_answer"):
             out.append(v == "correct")
-        elif isinstance(v, str) and v in ("timeout", "error"):
+        elif isinstance(v, str) and v in FAILURE_VERDICTS:
             continue
         else:
             return None

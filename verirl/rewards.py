@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from verirl.errors import InvalidInput
@@ -115,6 +116,24 @@ def validate_spec(spec: dict[str, Any] | str | None) -> dict[str, Any]:
     if spec.get("length_unit", "auto") not in ("auto", "tokens", "words", "chars"):
         raise InvalidInput("length_unit must be auto|tokens|words|chars", field="options.reward.length_unit")
     return spec
+
+
+def parse_spec(text: str) -> dict[str, Any]:
+    """A reward spec written as text (an env var, a query string): a preset name or a JSON object."""
+    return _parse_spec_cached(text.strip())
+
+
+@lru_cache(maxsize=64)
+def _parse_spec_cached(text: str) -> dict[str, Any]:
+    import json
+
+    if text.startswith("{"):
+        try:
+            spec = json.loads(text)
+        except ValueError:
+            raise InvalidInput("reward is not valid JSON", field="options.reward") from None
+        return validate_spec(spec)
+    return validate_spec(text)
 
 
 def cosine_scaled(length: float, max_len: float, correct: bool, p: dict[str, Any]) -> float:

@@ -88,26 +88,20 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_reward(cls, v: str) -> str:
         from verirl.errors import InvalidInput
-        from verirl.rewards import validate_spec
+        from verirl.rewards import parse_spec
 
         try:
-            validate_spec(cls._parse_reward(v))
-        except (InvalidInput, ValueError) as exc:
+            parse_spec(v)
+        except InvalidInput as exc:
             raise ValueError(f"VERIRL_DEFAULT_REWARD: {exc}") from None
         return v
 
-    @staticmethod
-    def _parse_reward(v: str):
-        import json
-
-        v = v.strip()
-        return json.loads(v) if v.startswith("{") else v
-
     @property
     def reward_spec(self) -> dict:
-        from verirl.rewards import validate_spec
+        """The default spec, parsed once (cached by its text)."""
+        from verirl.rewards import parse_spec
 
-        return validate_spec(self._parse_reward(self.default_reward))
+        return parse_spec(self.default_reward)
 
     @field_validator("api_keys")
     @classmethod

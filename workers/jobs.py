@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 
+from verirl.schemas import FAILURE_VERDICTS
+
 log = logging.getLogger("verirl.worker")
 
 HEARTBEAT_TTL_S = 3
@@ -71,7 +73,7 @@ def score_chunk(payload: dict) -> dict:
         results = get_pool().map(items, budgets)
         rids = payload.get("http_request_ids") or []
         for it, res in zip(items, results, strict=True):
-            if res.get("verdict") in ("timeout", "error"):
+            if res.get("verdict") in FAILURE_VERDICTS:
                 log.warning("item %s: %s (%s)", it.get("id"), res["verdict"], str((res.get("details") or {}).get("error"))[:200],
                             extra={"request_id": it.get("_rid"), "job_id": job_id, "chunk": payload["chunk"]})
         # one line per request whose items were in this chunk (small requests share chunks)

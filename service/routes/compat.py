@@ -3,16 +3,17 @@ OpenRLHF's /get_reward and slime's remote reward."""
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from verirl.errors import InvalidInput
 from verirl.labels import item_from_label, response_of
-from verirl.schemas import ScoreOptions, ScoreRequest
+from verirl.rewards import parse_spec
+from verirl.schemas import FAILURE_VERDICTS, ScoreOptions, ScoreRequest
 
 from ..deps import DispatcherDep, SettingsDep
 from ..jobs import score_batch
@@ -49,24 +50,27 @@ async def run_code(req: RunCodeRequest, dispatcher: DispatcherDep) -> dict:
 
 # --------------------------------------------------------------------------- trainer contracts
 
-def _reward_options(reward: str | None, failure_reward: float | None, field: str = "reward") -> dict[str, Any]:
-    """Options from the compat endpoints' query string (their bodies are fixed by the trainers)."""
-    opts: dict[str, Any] = {}
+@dataclass
+class TrainerQuery:
+    """The query string of the trainer endpoints (their bodies are fixed by the trainers)."""
+
+    options: ScoreOptions
+    failure_reward: float
+    task: str | None
+
+
+def trainer_query(
+    reward: str | None = Query(None, description="Reward preset or JSON spec (default VERIRL_DEFAULT_REWARD)."),
+    failure_reward: float = Query(0.0, description="Reward for timeout/error: these trainers need a number."),
+    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+) -> TrainerQuery:
+    opts: dict[str, Any] = {"failure_reward": failure_reward}
     if reward:
-        spec: Any = reward
-        if reward.strip().startswith("{"):
-            try:
-                spec = json.loads(reward)
-            except ValueError:
-                raise InvalidInput("reward is not valid JSON", field=field) from None
-        opts["reward"] = spec
-    if failure_reward is not None:
-        opts["failure_reward"] = failure_reward
-    try:
-        ScoreOptions.model_validate(opts)
-    except ValidationError as exc:
-        raise InvalidInput(exc.errors()[0]["msg"], field=field) from None
-    return opts
+        opts["reward"] = parse_spec(reward)
+    return TrainerQuery(ScoreOptions.model_validate(opts), failure_reward, task)
+
+
+TrainerQueryDep = Annotated[TrainerQuery, Depends(trainer_query)]
 
 
 def _as_list(v: Any, n: int | None, field: str) -> list:
@@ -104,9 +108,7 @@ async def openrlhf_get_reward(
     request: Request,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
-    reward: str | None = Query(None, description="Reward preset or JSON spec."),
-    failure_reward: float = Query(0.0, description="Reward for timeout/error (OpenRLHF needs a number)."),
-    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+    q: TrainerQueryDep,
 ) -> dict:
     """OpenRLHF `--remote_rm_url http://HOST:PORT/get_reward`: rewards, scores, extra_logs."""
     queries = req.query if isinstance(req.query, list) else [req.query]
@@ -117,16 +119,15 @@ async def openrlhf_get_reward(
     prompts = _as_list(req.prompts, len(queries), "prompts")
     labels = _as_list(req.labels, len(queries), "labels")
     items = [
-        item_from_label(response_of(q, p), lab, id=str(i), task=task)
-        for i, (q, p, lab) in enumerate(zip(queries, prompts, labels, strict=True))
+        item_from_label(response_of(text, p), lab, id=str(i), task=q.task)
+        for i, (text, p, lab) in enumerate(zip(queries, prompts, labels, strict=True))
     ]
-    opts = _reward_options(reward, failure_reward)
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=opts or None), request.app.state.registry)
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=q.options), request.app.state.registry)
     results = out["results"]
-    rewards = [float(r["reward"]) if r["reward"] is not None else failure_reward for r in results]
+    rewards = [float(r["reward"]) if r["reward"] is not None else q.failure_reward for r in results]
     extra = {
         "correct": [1.0 if r["verdict"] == "correct" else 0.0 for r in results],
-        "undecided": [1.0 if r["verdict"] in ("timeout", "error") else 0.0 for r in results],
+        "undecided": [1.0 if r["verdict"] in FAILURE_VERDICTS else 0.0 for r in results],
         **_numeric_terms(results),
     }
     return {
@@ -153,20 +154,17 @@ async def slime_reward(
     response: Response,
     dispatcher: DispatcherDep,
     settings: SettingsDep,
-    reward: str | None = Query(None, description="Reward preset or JSON spec."),
-    failure_reward: float = Query(0.0, description="Reward for timeout/error in number mode."),
+    q: TrainerQueryDep,
     detail: bool = Query(False, description="Return a dict (use slime's --reward-key score) instead of a number."),
-    task: Literal["math", "code"] | None = Query(None),
 ) -> Any:
     """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime/reward`: a number (or a dict with `detail=true`)."""
     if req.label is None:
         raise InvalidInput("label (the ground truth) is required", field="label")
-    item = item_from_label(req.response, req.label, task=task)
-    opts = _reward_options(reward, failure_reward)
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=opts or None), request.app.state.registry)
+    item = item_from_label(req.response, req.label, task=q.task)
+    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=q.options), request.app.state.registry)
     [res] = out["results"]
     response.headers["X-Verirl-Verdict"] = res["verdict"]
-    score = float(res["reward"]) if res["reward"] is not None else failure_reward
+    score = float(res["reward"]) if res["reward"] is not None else q.failure_reward
     if not detail:
         return score
     return {

@@ -59,14 +59,12 @@ async def _run(d: Path, settings, registry) -> None:
         opts.progress = False
         opts.num_proc = max(1, min(opts.num_proc, settings.workers))
         if opts.decontaminate:
-            named = await registry.benchmarks()
-            known = {b["name"] for b in named}
-            missing = [b for b in opts.decontaminate if b not in known]
+            registered = await asyncio.to_thread(registry.store.load_benchmarks)
+            missing = [b for b in opts.decontaminate if b not in registered]
             if missing:
                 raise ValueError(f"benchmarks not registered on this server: {missing}")
             for name in opts.decontaminate:
-                items = await asyncio.to_thread(registry.store.load_benchmarks)
-                add_local_benchmark(d / "data", name, items[name])
+                add_local_benchmark(d / "data", name, registered[name])
         _write_status(d, **{**st, "status": "running"})
         summary = await asyncio.to_thread(run_filter, str(d / "input.jsonl"), str(d / "output.jsonl"), opts, d / "data")
         _write_status(d, **{**st, "status": "done", "finished_at": time.time(), "summary": summary})

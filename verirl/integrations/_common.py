@@ -7,9 +7,9 @@ from typing import Any
 
 from verirl.client import Client
 from verirl.errors import ClientError
+from verirl.schemas import FAILURE_VERDICTS
 
 TERMS = ("accuracy", "format", "length", "repetition")
-FAILURE_VERDICTS = ("timeout", "error")
 
 _lock = threading.Lock()
 _clients: dict[tuple, Client] = {}
@@ -27,12 +27,10 @@ def shared_client(url: str | None = None, api_key: str | None = None, timeout: f
         return c
 
 
-def request_options(reward: Any = None, failure_reward: float | None = None, options: dict | None = None) -> dict | None:
+def request_options(reward: Any = None, options: dict | None = None) -> dict | None:
     opts = dict(options or {})
     if reward is not None:
         opts["reward"] = reward
-    if failure_reward is not None:
-        opts["failure_reward"] = failure_reward
     return opts or None
 
 

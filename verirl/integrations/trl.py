@@ -73,7 +73,7 @@ class _Base:
         self.url, self.api_key, self.timeout = url, api_key, timeout
         self.answer_column = answer_column
         self.task = task
-        self.options = request_options(reward, None, options)
+        self.options = request_options(reward, options)
         self.__name__ = name  # TRL logs each reward function under its __name__
 
     def _ground_truth(self, kwargs: dict, n: int) -> list[Any]:

@@ -64,7 +64,7 @@ def compute_score_batch(
         for i, (ds, s, gt, ex) in enumerate(zip(data_sources, solution_strs, ground_truths, extras, strict=True))
     ]
     client = shared_client(kwargs.get("url"), kwargs.get("api_key"))
-    opts = request_options(kwargs.get("reward"), None, kwargs.get("options"))
+    opts = request_options(kwargs.get("reward"), kwargs.get("options"))
     out = score_items(client, items, opts)
     fail = _failure_score(kwargs)
     return [flat_result(r, fail) for r in out["results"]]
