@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -64,10 +63,9 @@ def _stats_doc(row: dict | None) -> dict[str, Any]:
 
 class SQLiteRegistryStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        from .store import open_sqlite
+
+        self.db = open_sqlite(path)
         self.lock = threading.Lock()
         self._bucket_sizes: dict[str, int] = {}  # COUNT(*) of the buckets of the registration in progress
         self.db.executescript(

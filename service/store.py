@@ -31,12 +31,18 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection shared by threads (callers hold a lock), autocommit, WAL."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_sqlite(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, items INTEGER NOT NULL,"
             " created_at REAL NOT NULL, finished_at REAL, request TEXT NOT NULL, result TEXT)"
