@@ -231,3 +231,36 @@ def test_aime_copies_flagged_through_the_registry(server, benchmarks_dir) -> Non
     print(f"\n[{server['mode']}] AIME copies flagged {flagged_plants}/{len(planted)}; GSM8K-style problems flagged {false}/{len(filler)}")
     assert flagged_plants == len(planted)
     assert false / len(filler) < 0.01
+
+
+def test_filter_keep_is_never_python(embedded_server, tmp_path) -> None:
+    """The RCE of v0.1: `keep=` reached eval(). Every escape is a 422 naming `keep`, nothing runs."""
+    from tests.verirl.test_keep_expr import ESCAPES
+
+    canary = tmp_path / "pwned"
+    body = b'{"id": "1", "problem": "p", "verified": true}\n'
+    attacks = [e for e in ESCAPES if e.strip()] + [
+        f"().__class__.__base__.__subclasses__()[0].__init__.__globals__['os'].system('touch {canary}')",
+        f"__import__('os').system('touch {canary}') or True",
+    ]
+    for expr in attacks:
+        r = httpx.post(f"{embedded_server}/v1/filter", params={"keep": expr}, content=body, timeout=30)
+        assert r.status_code == 422, (expr[:80], r.status_code, r.text[:200])
+        assert r.json()["error"]["field"] == "query.keep", r.text[:300]
+    assert not canary.exists()
+    # The language itself works over HTTP, and the job's status names no server path.
+    rows = [{"id": "1", "problem": "a", "score": 0.5}, {"id": "2", "problem": "b", "score": 0.9}]
+    r = httpx.post(f"{embedded_server}/v1/filter", params={"keep": "score < 0.8"},
+                   content="\n".join(json.dumps(x) for x in rows).encode(), timeout=30)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    for _ in range(300):
+        st = httpx.get(f"{embedded_server}/v1/filter/{job}").json()
+        if st["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert st["status"] == "done", st
+    assert st["summary"]["kept"] == 1 and st["summary"]["dropped"] == 1
+    assert "/tmp" not in json.dumps(st) and "/work" not in json.dumps(st) and "/data" not in json.dumps(st).replace("/v1/", "")
+    out = [json.loads(line) for line in httpx.get(f"{embedded_server}/v1/filter/{job}/result").text.splitlines()]
+    assert [o["id"] for o in out] == ["1"]

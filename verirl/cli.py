@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--answer-field", default=None, help="answer column (default: answer, gt, ground_truth, solution)")
     f.add_argument("--completion-field", default=None, help="completion column (default: completion, generation, response, output)")
     f.add_argument("--rollouts-field", default="rollouts", help="column of rollouts: completions, bools, rewards or verdicts")
-    f.add_argument("--keep", default=None, metavar="EXPR", help="keep rows where this Python expression over the row is true")
+    f.add_argument("--keep", default=None, metavar="EXPR", help='keep rows where this filter expression is true, e.g. "verified and not contaminated" (comparisons, in, is None, and/or/not over columns)')
     f.add_argument("--drop", action="store_true", help="drop rows flagged by the requested checks")
     f.add_argument("--num-proc", type=int, default=None, help="processes (default: all cores)")
     f.add_argument("--shard-size", type=int, default=5000, help="rows per checkpointed shard (resume unit)")

@@ -8,8 +8,9 @@ order (cheap, deterministic), so a resumed run writes exactly the output of an
 uninterrupted one.
 
 By default the command only adds metadata columns; ``--drop`` removes the rows
-the requested checks flagged, ``--keep EXPR`` keeps the rows where a Python
-expression over the row's columns is true. A summary (counts per reason, a few
+the requested checks flagged, ``--keep EXPR`` keeps the rows where a declarative
+filter expression over the row's columns is true (``verirl.keep_expr``: comparisons,
+``in``, ``is None``, and/or/not; never Python's ``eval``). A summary (counts per reason, a few
 examples) is written next to the output as ``OUTPUT.summary.json``.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from verirl import curation as C
+from verirl.keep_expr import KeepError, parse_keep
 
 TEXT_FIELDS = ("problem", "question", "prompt", "text")
 ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution")
@@ -210,6 +212,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
     from verirl.datasets_io import load, save
 
     t0 = time.perf_counter()
+    keep_expr = parse_keep(opts.keep) if opts.keep else None  # refused before any work is done
     if not (opts.dedup or opts.decontaminate or opts.verify or opts.difficulty or opts.keep):
         raise ValueError("nothing to do: give --dedup, --decontaminate, --verify, --difficulty or --keep")
     ds = load(input_path)
@@ -266,6 +269,8 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         if grader is not None:
             grader.close()
 
+    # Safe: these shard files were written by _atomic_pickle above (or by an earlier run of this
+    # command) in the caller's own OUTPUT.work folder; no caller or model data is unpickled as code.
     shards = [pickle.loads((work / f"shard-{k:06d}.pkl").read_bytes()) for k in range(n_shards)]
     ids = [str(x) for x in ds[cols["id"]]] if cols["id"] else [str(i) for i in range(n)]
     texts = ds[cols["text"]] if cols["text"] else None
@@ -338,18 +343,14 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
                 opts.decontaminate and new["contaminated"][i]
             ) or (opts.verify and not new["verified"][i]):
                 keep_mask[i] = False
-    if opts.keep:
-        expr = compile(opts.keep, "--keep", "eval")
-        safe = {"__builtins__": {"len": len, "min": min, "max": max, "abs": abs, "any": any, "all": all, "str": str, "int": int, "float": float, "bool": bool}}
+    if keep_expr is not None:
+        unknown = sorted(keep_expr.columns - set(ds.column_names))
+        if unknown:
+            raise KeepError(f"--keep names columns the dataset does not have: {unknown}; columns: {list(ds.column_names)}")
         for i, row in enumerate(ds):
-            if keep_mask[i]:
-                try:
-                    ok = bool(eval(expr, safe, dict(row)))
-                except Exception as exc:
-                    raise ValueError(f"--keep failed on row {i}: {type(exc).__name__}: {exc}") from None
-                if not ok:
-                    keep_mask[i] = False
-                    note("dropped_by_keep", i)
+            if keep_mask[i] and not keep_expr(row):
+                keep_mask[i] = False
+                note("dropped_by_keep", i)
     kept = [i for i in range(n) if keep_mask[i]]
     if len(kept) < n:
         ds = ds.select(kept)

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
 from verirl.errors import InvalidInput, NotFound, VerirlError
+from verirl.keep_expr import KeepError, parse_keep
 
 from ..deps import SettingsDep
 from .problems import RegistryDep
@@ -67,10 +68,13 @@ async def _run(d: Path, settings, registry) -> None:
                 add_local_benchmark(d / "data", name, registered[name])
         _write_status(d, **{**st, "status": "running"})
         summary = await asyncio.to_thread(run_filter, str(d / "input.jsonl"), str(d / "output.jsonl"), opts, d / "data")
+        # The job's status names no server path: the output is fetched by its URL.
+        summary = {**summary, "input": "input.jsonl", "output": f"/v1/filter/{d.name}/result"}
         _write_status(d, **{**st, "status": "done", "finished_at": time.time(), "summary": summary})
     except Exception as exc:
         log.warning("filter job %s failed: %s", d.name, exc)
-        _write_status(d, **{**st, "status": "failed", "finished_at": time.time(), "error": {"code": "filter_failed", "message": str(exc)}})
+        message = str(exc).replace(str(d.resolve()), "<job>").replace(str(d), "<job>")
+        _write_status(d, **{**st, "status": "failed", "finished_at": time.time(), "error": {"code": "filter_failed", "message": message}})
 
 
 def start(app, d: Path) -> None:
@@ -106,12 +110,21 @@ async def create_filter_job(
     completion_field: str | None = None,
     rollouts_field: str = "rollouts",
     threshold: float = Query(0.8, ge=0.5, le=1.0),
-    keep: str | None = Query(None, max_length=2000, description="Python expression over a row's columns."),
+    keep: str | None = Query(
+        None, max_length=2000,
+        description="Filter expression over a row's columns: comparisons, in, is None, and/or/not "
+        '(e.g. `verified and not contaminated`). Never evaluated as Python.',
+    ),
     drop: bool = False,
 ) -> dict:
     """Upload a dataset as JSONL (the request body); the job adds verirl filter's columns."""
     if not (dedup or decontaminate or verify or difficulty or keep):
         raise InvalidInput("nothing to do: set dedup, decontaminate, verify, difficulty or keep", field="query")
+    if keep is not None:
+        try:
+            parse_keep(keep)
+        except KeepError as exc:
+            raise InvalidInput(f"keep: {exc}", field="query.keep") from None
     body = await request.body()
     rows = 0
     for k, line in enumerate(body.splitlines()):
