@@ -42,7 +42,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/load.py
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check verirl service workers sandbox tests bench examples
+	$(BIN)/ruff check verirl verirl_app service workers sandbox tests bench examples
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from verirl import __version__
-from verirl.settings import Settings, get_settings
+from verirl.settings import Settings, get_settings, redis_options
 
 from . import errors
 from .deps import require_api_key
@@ -25,8 +25,6 @@ log = logging.getLogger("verirl.api")
 def _make_store(settings: Settings):
     if settings.redis_url:
         import redis.asyncio as aredis
-
-        from .dispatch import redis_options
 
         return RedisStore(aredis.Redis.from_url(settings.redis_url, **redis_options(asyncio=True)), settings.job_ttl_s)
     return SQLiteStore(settings.data_dir / "verirl.sqlite3")

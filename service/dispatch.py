@@ -25,9 +25,9 @@ import uuid
 from typing import Any, Protocol
 
 from verirl.errors import Overloaded, ServiceUnavailable
+from verirl.logs import request_id_var
 from verirl.scoring import failure_result, item_budget
-
-from .observe import request_id_var
+from verirl.settings import redis_options
 
 log = logging.getLogger("verirl.dispatch")
 
@@ -104,23 +104,6 @@ class EmbeddedDispatcher:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.pool.close)
-
-
-def redis_options(asyncio: bool = False) -> dict[str, Any]:
-    """Clients that ride out a Redis restart: reconnect and retry with backoff, health-check idle connections."""
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError, TimeoutError
-
-    if asyncio:
-        from redis.asyncio.retry import Retry
-    else:
-        from redis.retry import Retry
-    return {
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
-        "retry_on_error": [ConnectionError, TimeoutError],
-        "health_check_interval": 15,
-        "socket_connect_timeout": 5,
-    }
 
 
 def _chunks(n: int, size: int) -> list[range]:

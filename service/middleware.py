@@ -91,7 +91,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from .observe import RECORDER, request_id_var
+        from verirl.logs import request_id_var
+
+        from .observe import RECORDER
 
         rid = None
         for name, value in scope.get("headers", []):

@@ -1,5 +1,5 @@
-"""What the service is doing: Prometheus metrics, the request id, and the short
-history the status page shows.
+"""What the service is doing: Prometheus metrics and the short history the status
+page shows (the request id itself lives in :mod:`verirl.logs`).
 
 Metrics are recorded in the API process from the results it returns, so they
 cover both modes (in distributed mode the grading happens in workers, and the
@@ -10,16 +10,13 @@ the dispatcher at scrape time.
 from __future__ import annotations
 
 import collections
-import contextvars
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from verirl.logs import request_id_var
 from verirl.schemas import FAILURE_VERDICTS
-
-#: The id of the HTTP request being served (set by the middleware; sent with RQ chunks).
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("verirl_request_id", default=None)
 
 _LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _VERIFY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30)

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tests.procs import REPO
-from verirl.cli import build_parser
 from verirl.settings import Settings
+from verirl_app import build_parser
 
 
 def _subcommands() -> set[str]:

@@ -1,10 +1,20 @@
-"""Structured JSON logs, one object a line, with the request id when there is one."""
+"""Structured JSON logs, one object a line, with the request id when there is one.
+
+:data:`request_id_var` is the id of the HTTP request being served. It lives in the
+core so that both deployables use it without importing each other: the API's
+middleware sets it, the dispatcher sends it with RQ chunks, and every log record
+written while it is set carries it.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
+
+#: The id of the HTTP request being served (set by the API's middleware; sent with RQ chunks).
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("verirl_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,10 +38,6 @@ class _RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            try:
-                from service.observe import request_id_var
-            except ImportError:  # a worker without the service package
-                return True
             rid = request_id_var.get()
             if rid is not None:
                 record.request_id = rid

@@ -6,14 +6,32 @@ workers (the queue payloads are their ``model_dump()``) and the client.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Task = Literal["math", "code"]
 Verdict = Literal["correct", "incorrect", "no_answer", "timeout", "error"]
 #: Verdicts that mean "we could not decide", never "the model was wrong".
 FAILURE_VERDICTS: frozenset[str] = frozenset({"timeout", "error"})
+
+
+def _number_as_text(v: Any) -> Any:
+    """A JSON number as a gold answer (``"answer": 2``) is its decimal text, as the trainer integrations send it."""
+    if isinstance(v, bool):
+        raise ValueError("a boolean is not an answer; send the answer as a string")
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("the answer must be a finite number or a string")
+        return repr(v)
+    return v
+
+
+#: A ground-truth answer: a string, or a JSON number taken as its text.
+Answer = Annotated[str, BeforeValidator(_number_as_text)]
 
 
 class _Strict(BaseModel):
@@ -66,7 +84,7 @@ class ScoreItem(_Strict):
     id: str | None = Field(None, max_length=256, description="Caller's id, echoed back.")
     task: Task = "math"
     completion: str = Field(..., description="The model output to grade.")
-    answer: str | None = Field(None, description="Math: the ground-truth answer.")
+    answer: Answer | None = Field(None, description="Math: the ground-truth answer (a number is taken as its text).")
     tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README).")
     language: str | None = Field(None, max_length=32, description="Code: language of the program.")
     problem_id: str | None = Field(None, max_length=256, description="A registered problem (ground truth, stats).")
@@ -142,7 +160,7 @@ class ProblemIn(_Strict):
 
     id: str | None = Field(None, min_length=1, max_length=256, description="Caller's id (default: derived from the text).")
     text: str = Field(..., min_length=1, max_length=200_000)
-    answer: str | None = Field(None, max_length=10_000, description="Math: the ground-truth answer.")
+    answer: Answer | None = Field(None, max_length=10_000, description="Math: the ground-truth answer (a number is taken as its text).")
     tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README: code).")
     language: str | None = Field(None, max_length=32)
     task: Task | None = None

@@ -8,12 +8,21 @@ Nothing else in the code base reads ``os.environ`` for configuration; call
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Settings whose values are never shown in an error message or a log line.
+SECRET_SETTINGS = frozenset({"api_keys", "redis_url"})
+
+
+class SettingsError(ValueError):
+    """A setting is invalid or unsafe. The message names the variable, never a secret value."""
 
 
 def _default_workers() -> int:
@@ -32,6 +41,10 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated bearer tokens. When set, every endpoint but /healthz requires one.",
     )
+    allow_no_auth: bool = Field(
+        False,
+        description="Serve on a non-loopback address without VERIRL_API_KEYS (behind your own auth proxy).",
+    )
 
     # --- dispatch ----------------------------------------------------------
     redis_url: str | None = Field(
@@ -44,6 +57,11 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="Embedded mode: verifier processes in the API. Worker: verifier processes per `verirl worker`.",
+    )
+    worker_name: str = Field(
+        "verirl-{hostname}-{pid}",
+        description="Name of a `verirl worker` ({hostname} and {pid} are filled in). Stable across restarts "
+        "without {pid}: a restarted worker then takes over its own registration.",
     )
     queue: str = Field("verirl", description="RQ queue name used in distributed mode.")
     chunk_size: int = Field(32, ge=1, le=4096, description="Items per RQ job in distributed mode.")
@@ -103,12 +121,23 @@ class Settings(BaseSettings):
 
         return parse_spec(self.default_reward)
 
+    @field_validator("worker_name")
+    @classmethod
+    def _valid_worker_name(cls, v: str) -> str:
+        try:
+            name = v.format(hostname="h", pid=1)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may use only the fields {hostname} and {pid}") from None
+        if not name.strip() or any(c.isspace() for c in name):
+            raise ValueError("must be a non-empty name without spaces")
+        return v
+
     @field_validator("api_keys")
     @classmethod
     def _no_placeholder_keys(cls, v: str) -> str:
         for key in (k.strip() for k in v.split(",") if k.strip()):
             if key.lower() in {"changeme", "change-me", "secret", "xxx", "your-key-here"} or len(key) < 8:
-                raise ValueError("VERIRL_API_KEYS holds a placeholder or a key under 8 characters")
+                raise ValueError("holds a placeholder or a key under 8 characters (keys are never shown)")
         return v
 
     @property
@@ -120,6 +149,82 @@ class Settings(BaseSettings):
         return "distributed" if self.redis_url else "embedded"
 
 
+    def check_serving(self) -> None:
+        """Refuse to serve an unauthenticated API on a non-loopback address."""
+        if self.api_key_list or self.allow_no_auth or is_loopback(self.host):
+            return
+        hint = (
+            " VERIRL_API_KEY is set, but that is the clients' variable: the server reads VERIRL_API_KEYS."
+            if os.environ.get("VERIRL_API_KEY")
+            else ""
+        )
+        raise SettingsError(
+            f"refusing to serve on {self.host} without VERIRL_API_KEYS: anyone who can reach it could use it."
+            f"{hint} Set VERIRL_API_KEYS (comma-separated, 8+ characters each), bind 127.0.0.1, or set"
+            " VERIRL_ALLOW_NO_AUTH=1 behind your own auth proxy."
+        )
+
+    def auth_hint(self) -> str | None:
+        """A warning for a server started with only the clients' VERIRL_API_KEY set."""
+        if not self.api_key_list and os.environ.get("VERIRL_API_KEY"):
+            return (
+                "VERIRL_API_KEY is set but VERIRL_API_KEYS is not: the server reads VERIRL_API_KEYS "
+                "(VERIRL_API_KEY is what clients send), so this server requires no key"
+            )
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _env_name(field: str) -> str:
+    if field.isupper():  # an alias (REDIS_URL) is already the variable's name
+        return field
+    return "REDIS_URL" if field == "redis_url" else f"VERIRL_{field.upper()}"
+
+
+def _clean_error(exc: ValidationError) -> SettingsError:
+    """One line per bad setting, naming the variable; never the value (it may be a key)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{_env_name(field)}: {msg}")
+    return SettingsError("invalid settings: " + "; ".join(lines))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and ``.env``), or :class:`SettingsError` naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise _clean_error(exc) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
+
+
+def redis_options(asyncio: bool = False) -> dict[str, Any]:
+    """Redis clients that ride out a Redis restart: reconnect and retry with backoff, health-check
+    idle connections. Used by the API, the registry and the workers alike."""
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    if asyncio:
+        from redis.asyncio.retry import Retry
+    else:
+        from redis.retry import Retry
+    return {
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
+        "retry_on_error": [ConnectionError, TimeoutError],
+        "health_check_interval": 15,
+        "socket_connect_timeout": 5,
+    }

@@ -29,14 +29,12 @@ def run_worker(
     from rq.serializers import JSONSerializer
 
     from verirl import __version__
-    from verirl.settings import get_settings
+    from verirl.settings import get_settings, redis_options
     from workers.jobs import get_pool
 
     settings = get_settings()
     if not settings.redis_url:
         raise SystemExit("verirl worker needs REDIS_URL (the embedded mode runs its workers inside `verirl serve`)")
-    from service.dispatch import redis_options
-
     conn = redis.Redis.from_url(settings.redis_url, **redis_options())
     conn.ping()
     queue_names = queues or [settings.queue]

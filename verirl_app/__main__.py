@@ -1,0 +1,5 @@
+import sys
+
+from verirl_app import main
+
+sys.exit(main())
