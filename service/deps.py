@@ -43,7 +43,10 @@ def require_api_key(request: Request) -> None:
         # clients post to a bare URL, and a browser opens the status page.
         scheme, token = "bearer", request.query_params["api_key"]
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing bearer token")
+        raise Unauthorized(
+            "missing bearer token: send `Authorization: Bearer KEY` (the verirl client and integrations "
+            "send VERIRL_API_KEY; the server's keys are VERIRL_API_KEYS)"
+        )
     tok = token.strip().encode()
     ok = False
     for key in keys:  # compare against every key: no early exit that leaks which

@@ -34,14 +34,16 @@ def benchmarks_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory):
-    """REDIS_URL when given (CI), else a throwaway redis-server on a free port."""
-    url = os.environ.get("REDIS_URL")
+    """A Redis database the tests may flush: VERIRL_TEST_REDIS_URL when given (.ci/run reserves db 15),
+    else a throwaway redis-server of our own on a free port. Never the shell's REDIS_URL: that may be a
+    database someone uses, and the tests flush theirs around each test."""
+    url = os.environ.get("VERIRL_TEST_REDIS_URL")
     proc = None
     if not url:
         try:
             proc, url = procs.start_redis(tmp_path_factory.mktemp("redis"))
         except RuntimeError as exc:
-            pytest.fail(f"tests need Redis: set REDIS_URL or install redis-server ({exc})")
+            pytest.fail(f"tests need Redis: install redis-server, or reserve a database with VERIRL_TEST_REDIS_URL ({exc})")
     import redis
 
     r = redis.Redis.from_url(url)
@@ -56,7 +58,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def clean_redis(redis_url: str):
-    """Flush the test database around a test (as RQ's own tests do)."""
+    """Flush the test database around a test (as RQ's own tests do): only the one ``redis_url`` reserved."""
     import redis
 
     r = redis.Redis.from_url(redis_url)

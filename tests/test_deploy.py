@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -82,3 +83,169 @@ def test_cli_version():
     from verirl import __version__
 
     assert out.stdout.strip() == f"verirl {__version__}"
+
+
+# --------------------------------------------------------------------------- compose for a cluster
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+
+
+def test_compose_serves_a_cluster():
+    services = _compose()
+    api, worker = services["api"], services["worker"]
+    # GPU nodes must reach the API: published on every interface, and the API binds all of them ...
+    assert all(not str(p).startswith("127.") for p in api["ports"]), api["ports"]
+    assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
+    # ... which `verirl serve` refuses without keys (test_serve_refuses_an_open_bind_without_keys).
+    assert "VERIRL_API_KEYS" in api["environment"]
+    assert any(str(v).endswith(":/data") for v in api["volumes"])  # filter jobs and benchmarks survive
+    assert api["environment"]["VERIRL_DATA_DIR"] == "/data"
+    for name in ("api", "worker"):
+        assert services[name].get("build"), f"{name} has no build:"
+        assert services[name]["image"] == api["image"]
+    # The worker is healthy when its own heartbeat key is in Redis, not when Redis answers a ping.
+    assert worker["healthcheck"]["test"][1:] == ["verirl", "worker", "--healthcheck"]
+    # One verifier process per worker container by default: --scale worker=N never oversubscribes.
+    assert str(worker["environment"]["VERIRL_WORKERS"]).replace("${VERIRL_WORKERS:-", "").rstrip("}") == "1"
+    # A stable name (the container's hostname survives a restart); no pid in it.
+    name = worker["environment"]["VERIRL_WORKER_NAME"]
+    assert "{hostname}" in name and "{pid}" not in name
+    Settings(worker_name=name)  # a valid template
+
+
+def _dockerfile_requirements() -> list[str]:
+    text = (REPO / "Dockerfile").read_text()
+    script = re.search(r"<<'EOF'[^\n]*\n(.*?)\nEOF\n", text, re.DOTALL)
+    assert script, "the Dockerfile lists the dependencies with an inline script"
+    out = subprocess.run([sys.executable, "-c", script.group(1)], cwd=REPO, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_dockerfile_installs_dependencies_before_the_code():
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()]
+    first_code = next(i for i, line in enumerate(lines) if line.startswith("COPY verirl"))
+    deps = next(i for i, line in enumerate(lines) if "pip install" in line and "requirements" in line)
+    assert deps < first_code
+    assert not any(line.startswith("COPY") and "pyproject.toml" not in line for line in lines[:deps])
+    reqs = {re.split(r"[\[<>=]", r)[0] for r in _dockerfile_requirements()}
+    # What the server extra holds, the curation half included (issue 13: /v1/filter without `datasets`).
+    assert {"fastapi", "uvicorn", "rq", "redis", "math-verify", "datasets", "tqdm", "rensa"} <= reqs
+    assert not any(r.startswith("verirl") for r in reqs)
+    assert "--no-deps" in next(line for line in lines[first_code:] if "pip install" in line)
+
+
+def test_server_extra_has_the_data_tools():
+    """`make run` and the image install `.[server]`: it must carry what `verirl filter` imports."""
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(r.startswith("verirl[") and "data" in r for r in extras["server"])
+    assert {"datasets", "tqdm"} <= {re.split(r"[\[<>=]", r)[0] for r in extras["data"]}
+    mk = (REPO / "Makefile").read_text()
+    assert "install -e '.[server]'" in mk
+
+
+# --------------------------------------------------------------------------- serve: clear failures
+
+def _serve(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    from tests.procs import BIN, clean_env
+
+    return subprocess.run([str(BIN / "verirl"), "serve", *args], env=clean_env(**env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_serve_fails_first_and_clearly_when_the_port_is_taken(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = _serve(VERIRL_PORT=str(port), VERIRL_WORKERS="1", VERIRL_DATA_DIR=str(tmp_path))
+    assert r.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in r.stderr and "VERIRL_PORT=" in r.stderr, r.stderr
+    assert " ready (" not in r.stdout + r.stderr and "startup" not in r.stdout + r.stderr  # refused before starting
+
+
+def test_serve_refuses_an_open_bind_without_keys(tmp_path):
+    r = _serve("--host", "0.0.0.0", VERIRL_DATA_DIR=str(tmp_path))
+    assert r.returncode == 1 and "refusing to serve on 0.0.0.0 without VERIRL_API_KEYS" in r.stderr, r.stderr
+    # The clients' variable set instead of the server's: the message says which is which.
+    r = _serve("--host", "0.0.0.0", VERIRL_API_KEY="a-client-key-123", VERIRL_DATA_DIR=str(tmp_path))
+    assert r.returncode == 1 and "VERIRL_API_KEY is set, but that is the clients' variable" in r.stderr, r.stderr
+    assert "a-client-key-123" not in r.stderr
+    for host, ok in (("127.0.0.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("10.0.0.5", False)):
+        s = Settings(host=host)
+        if ok:
+            s.check_serving()
+        else:
+            with pytest.raises(ValueError):
+                s.check_serving()
+    Settings(host="0.0.0.0", api_keys="a-long-enough-key").check_serving()
+    Settings(host="0.0.0.0", allow_no_auth=True).check_serving()
+
+
+@pytest.mark.parametrize("secret", ["short1", "changeme", "ok-long-key-1,tiny"])
+def test_settings_errors_never_echo_secrets(secret, tmp_path):
+    r = _serve(VERIRL_API_KEYS=secret, VERIRL_DATA_DIR=str(tmp_path))
+    assert r.returncode == 1
+    assert "VERIRL_API_KEYS" in r.stderr and "under 8 characters" in r.stderr, r.stderr
+    assert "short1" not in r.stderr and "changeme" not in r.stderr and "tiny" not in r.stderr and "ok-long" not in r.stderr
+    assert "Traceback" not in r.stderr and "input_value" not in r.stderr
+    # Several bad settings at once: each named, one line, no values.
+    r = _serve(VERIRL_API_KEYS=secret, VERIRL_PORT="http", VERIRL_DATA_DIR=str(tmp_path))
+    assert r.returncode == 1 and "VERIRL_PORT" in r.stderr and "VERIRL_API_KEYS" in r.stderr
+    assert "short1" not in r.stderr and "tiny" not in r.stderr
+
+
+def test_server_hints_at_the_client_key_and_takes_numeric_answers(tmp_path):
+    """Only VERIRL_API_KEY (the clients' variable) set: the server says so in its log; a numeric
+    `answer` (as the trainer integrations send it) is graded as its text."""
+    from tests.helpers import post
+    from tests.procs import start_server
+
+    proc, url = start_server(tmp_path, workers=1, VERIRL_API_KEY="a-client-key-123")
+    try:
+        r = post(url, "/v1/score", {"items": [
+            {"id": "int", "completion": "so \\boxed{2}", "answer": 2},
+            {"id": "float", "completion": "\\boxed{\\frac{1}{2}}", "answer": 0.5},
+            {"id": "wrong", "completion": "\\boxed{3}", "answer": 2},
+            {"id": "bool", "completion": "\\boxed{1}", "answer": True},
+        ]})
+        assert r.status_code == 200, r.text
+        verdicts = [x["verdict"] for x in r.json()["results"]]
+        assert verdicts == ["correct", "correct", "incorrect", "error"], r.text
+        assert r.json()["results"][3]["details"]["error"]["field"] == "items[3].answer"
+        log = proc.log_text()
+        assert "VERIRL_API_KEY is set but VERIRL_API_KEYS is not" in log
+        assert "a-client-key-123" not in log
+    finally:
+        proc.stop()
+
+
+def test_worker_healthcheck_sees_the_heartbeat(clean_redis, tmp_path):
+    """`verirl worker --healthcheck` (the compose healthcheck) is 0 while the worker beats, 1 once it stopped."""
+    from tests.procs import BIN, clean_env, start_worker
+
+    name = f"hc-{os.getpid()}-{{hostname}}"
+    env = {"VERIRL_WORKER_NAME": name}
+
+    def check() -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "verirl"), "worker", "--healthcheck"], env=clean_env(REDIS_URL=clean_redis, **env),
+                              capture_output=True, text=True, timeout=60)
+
+    assert check().returncode == 1  # no worker yet
+    w = start_worker(tmp_path, clean_redis, 1, **env)
+    try:
+        import time
+
+        deadline = time.monotonic() + 120
+        while (r := check()).returncode != 0 and time.monotonic() < deadline and w.alive():
+            time.sleep(0.5)
+        assert r.returncode == 0, (r.stdout, w.output())
+        assert "alive" in r.stdout
+    finally:
+        w.stop()
+    r = check()
+    assert r.returncode == 1 and "no heartbeat" in r.stdout

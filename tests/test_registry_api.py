@@ -190,13 +190,37 @@ def test_filter_job_over_http(embedded_server) -> None:
             break
         time.sleep(0.1)
     assert st["status"] == "done", st
-    assert st["summary"]["reasons"]["duplicate"] == 1 and st["summary"]["reasons"]["contaminated"] == 1
+    assert st["summary"]["flags"] == {"duplicate": 1, "contaminated": 1, "not_verified:incorrect": 1}
+    assert st["summary"]["reasons"] == {} and st["summary"]["dropped"] == 0  # flagged, not dropped
+    assert st["progress"] == {"rows_done": 3, "rows_total": 3}
     out = [json.loads(line) for line in httpx.get(f"{server['url']}/v1/filter/{job}/result").text.splitlines()]
     assert [o["duplicate_of"] for o in out] == [None, "1", None]
     assert [o["verdict"] for o in out] == ["correct", "incorrect", "correct"]
     assert [o["contaminated"] for o in out] == [False, False, True]
+    assert out[0]["contamination"] == [] and {(f["benchmark"], f["item"]) for f in out[2]["contamination"]} == {(f"fb-{u}", "z")}
     bad = httpx.post(f"{server['url']}/v1/filter", params={"dedup": True}, content=b"not json\n")
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "body"
+
+
+def test_filter_job_status_shows_progress(embedded_server) -> None:
+    """GET /v1/filter/{id} reports rows done of the total while the job runs, then all of them."""
+    u = _uid()
+    body = "\n".join(json.dumps({"id": str(i), "problem": f"Problem {u} number {i}: find x if x + {i} = {2 * i}."})
+                     for i in range(6000)).encode()
+    r = httpx.post(f"{embedded_server}/v1/filter", params={"dedup": True}, content=body, timeout=60)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    seen = []
+    for _ in range(1200):
+        st = httpx.get(f"{embedded_server}/v1/filter/{job}").json()
+        seen.append(st["progress"]["rows_done"])
+        assert st["progress"]["rows_total"] == 6000
+        if st["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    assert st["status"] == "done", st
+    assert seen == sorted(seen) and seen[-1] == 6000
+    assert any(0 < x < 6000 for x in seen), seen  # 20 shards of 300 rows: some status was read in between
 
 
 def test_aime_copies_flagged_through_the_registry(server, benchmarks_dir) -> None:

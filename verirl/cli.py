@@ -22,7 +22,7 @@ Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 def _cmd_filter(args: argparse.Namespace) -> int:
     import json
 
-    from verirl.filter import FilterOptions, run_filter
+    from verirl.filter import FilterOptions, Interrupted, run_filter
     from verirl.settings import get_settings
 
     opts = FilterOptions(
@@ -43,8 +43,20 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         progress=not args.quiet,
     )
-    summary = run_filter(args.input, args.out, opts, get_settings().data_dir)
-    print(json.dumps({k: summary[k] for k in ("rows", "kept", "dropped", "reasons", "seconds")}))
+    try:
+        summary = run_filter(args.input, args.out, opts, get_settings().data_dir)
+    except Interrupted as exc:
+        print(f"\nverirl filter: stopped by {exc}; the shards done are kept in {args.out}.work/: "
+              "run the same command again to resume", file=sys.stderr)
+        # Everything is stopped and the checkpoint is on disk: skip the interpreter's slow teardown
+        # of the loaded dataset, so an interrupt ends the command at once.
+        import multiprocessing.util
+
+        multiprocessing.util._exit_function()  # what exit does for multiprocessing: release semaphores, reap
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + exc.signum)
+    print(json.dumps({k: summary[k] for k in ("rows", "kept", "dropped", "reasons", "flags", "seconds")}))
     return 0
 
 
@@ -120,6 +132,9 @@ def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None, extensions: Sequence[Extension] = ()) -> int:
+    from verirl.datasets_io import go_offline
+
+    go_offline()  # before anything imports `datasets`: it reads the variables once, at import
     args = build_parser(extensions).parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -10,12 +10,21 @@ uninterrupted one.
 By default the command only adds metadata columns; ``--drop`` removes the rows
 the requested checks flagged, ``--keep EXPR`` keeps the rows where a declarative
 filter expression over the row's columns is true (``verirl.keep_expr``: comparisons,
-``in``, ``is None``, and/or/not; never Python's ``eval``). A summary (counts per reason, a few
-examples) is written next to the output as ``OUTPUT.summary.json``.
+``in``, ``is None``, and/or/not; never Python's ``eval``). A summary is written
+next to the output as ``OUTPUT.summary.json``: ``flags`` counts the rows each
+check flagged (a row may carry several flags), ``reasons`` counts each dropped
+row once, under the first reason it was dropped for (so ``reasons`` adds up to
+``dropped``), and ``examples`` shows a few rows per flag.
+
+Interrupts: SIGINT (Ctrl-C) and SIGTERM stop a run at once. The pool's
+processes ignore SIGINT (no tracebacks, no respawned workers) and are
+terminated; the shards already written stay, and running the same command
+again resumes from them (:class:`Interrupted`, exit status 130 or 143).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -23,13 +32,17 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from verirl import curation as C
+from verirl import datasets_io  # sets the Hugging Face offline variables before `datasets` is imported
 from verirl.keep_expr import KeepError, parse_keep
 
 TEXT_FIELDS = ("problem", "question", "prompt", "text")
@@ -41,6 +54,50 @@ ADDED = {
     "verify": ("verdict", "verified"),
     "difficulty": ("attempts", "pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high", "difficulty_bucket"),
 }
+#: The fields of one contamination flag (``verirl.curation.Benchmark.check``); absent ones are null.
+FLAG_FIELDS = {"benchmark": "string", "item": "string", "rule": "string", "shared_ngrams": "int64",
+               "ngram": "string", "similarity": "float64"}
+_COLUMN_TYPES = {
+    "duplicate_of": "string", "near_duplicate_of": "string", "near_similarity": "float64", "cluster_id": "string",
+    "contaminated": "bool", "verdict": "string", "verified": "bool", "attempts": "int64", "pass_rate": "float64",
+    "smoothed_pass_rate": "float64", "wilson_low": "float64", "wilson_high": "float64", "difficulty_bucket": "string",
+}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run; the shards written so far are kept for a resume."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """In the main thread, SIGINT and SIGTERM raise :class:`Interrupted` (elsewhere: nothing to install)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        for sig in old:  # once: a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _feature(name: str) -> Any:
+    from datasets import Value
+
+    if name == "contamination":
+        return [{k: Value(t) for k, t in FLAG_FIELDS.items()}]
+    return Value(_COLUMN_TYPES[name])
 
 
 @dataclass
@@ -111,6 +168,12 @@ def _init_worker(named: dict[str, list[dict]]) -> None:
     _BENCH = C.build_benchmarks(named) if named else {}
 
 
+def _init_pool_process(named: dict[str, list[dict]]) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone handles it (and terminates us).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(named)
+
+
 def _text_work(args: tuple[list[str], bool, bool]) -> tuple[list[str], bytes, list[list[dict]] | None]:
     texts, dedup, decon = args
     hashes = [C.exact_hash(t) for t in texts] if dedup else []
@@ -154,7 +217,8 @@ class _Grader:
         self.pool.close()
 
 
-def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptions, procs: Any, grader: _Grader | None) -> dict[str, Any]:
+def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptions, procs: Any, grader: _Grader | None,
+           first_row: int = 0) -> dict[str, Any]:
     texts = [str(t or "") for t in rows[cols["text"]]]
     res: dict[str, Any] = {"n": len(texts)}
     if opts.dedup or opts.decontaminate:
@@ -170,12 +234,18 @@ def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptio
     if opts.difficulty:
         outcomes: list[list[bool] | None] = []
         to_grade: list[tuple[int, Any, Any]] = []
-        for i, value in enumerate(rows[cols["rollouts"]]):
+        for i, raw in enumerate(rows[cols["rollouts"]]):
+            value = datasets_io.json_list(raw, f"column {cols['rollouts']!r}, row {first_row + i}")
             o = C.rollout_outcomes(value)
             if o is None and isinstance(value, list) and all(isinstance(v, str) for v in value) and grader is not None:
                 ans = rows[cols["answer"]][i] if cols.get("answer") else None
                 to_grade += [(i, v, ans) for v in value]
                 outcomes.append([])
+            elif o is None and value:
+                raise ValueError(
+                    f"column {cols['rollouts']!r}, row {first_row + i}: rollouts must be completions, "
+                    f"bools, 0/1 rewards or verdicts; got {str(value)[:80]}"
+                )
             else:
                 outcomes.append(o)
         if to_grade:
@@ -206,7 +276,28 @@ def _atomic_pickle(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None = None) -> dict[str, Any]:
+Progress = Callable[[int, int], None]
+
+
+def run_filter(
+    input_path: str,
+    out_path: str,
+    opts: FilterOptions,
+    data_dir: Path | None = None,
+    on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run the checks over a dataset; ``on_progress(rows_done, rows_total)`` after each shard.
+
+    SIGINT/SIGTERM (in the main thread) or ``should_stop()`` turning true (checked
+    between shards) raise :class:`Interrupted` with the shards so far kept.
+    """
+    with _stop_on_signals():
+        return _run(input_path, out_path, opts, data_dir, on_progress, should_stop)
+
+
+def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None,
+         on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
     import numpy as np
 
     from verirl.datasets_io import load, save
@@ -243,13 +334,19 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
     n_shards = max(1, math.ceil(n / opts.shard_size))
     done = {k for k in range(n_shards) if (work / f"shard-{k:06d}.pkl").exists()}
     resumed_rows = sum(min(opts.shard_size, n - k * opts.shard_size) for k in done)
-    bar = _progress(n, sum(min(opts.shard_size, n - k * opts.shard_size) for k in done), opts.progress)
+    rows_done = resumed_rows
+    bar = _progress(n, rows_done, opts.progress)
+    if on_progress is not None:
+        on_progress(rows_done, n)
     needs_text = bool(opts.dedup or opts.decontaminate)
     procs = None
     grader = None
+    interrupted = False
     try:
         if needs_text and opts.num_proc > 1 and len(done) < n_shards:
-            procs = multiprocessing.get_context("spawn").Pool(opts.num_proc, initializer=_init_worker, initargs=(named,))
+            procs = multiprocessing.get_context("spawn").Pool(
+                opts.num_proc, initializer=_init_pool_process, initargs=(named,)
+            )
         else:
             _init_worker(named)
         if (opts.verify or opts.difficulty) and len(done) < n_shards:
@@ -257,15 +354,27 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         for k in range(n_shards):
             if k in done:
                 continue
+            if should_stop is not None and should_stop():
+                raise Interrupted(signal.SIGTERM)
             rows = ds[k * opts.shard_size : (k + 1) * opts.shard_size]
-            res = _shard(rows, cols, opts, procs, grader)
+            res = _shard(rows, cols, opts, procs, grader, k * opts.shard_size)
             _atomic_pickle(res, work / f"shard-{k:06d}.pkl")
             bar.update(res["n"])
+            rows_done += res["n"]
+            if on_progress is not None:
+                on_progress(rows_done, n)
+    except BaseException:
+        interrupted = True
+        raise
     finally:
         bar.close()
         if procs is not None:
-            procs.close()
+            if interrupted:
+                procs.terminate()  # no new tasks, no respawned workers: stop them now
+            else:
+                procs.close()
             procs.join()
+            procs = None  # its semaphores are released now, not when a traceback lets go of this frame
         if grader is not None:
             grader.close()
 
@@ -275,12 +384,14 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
     ids = [str(x) for x in ds[cols["id"]]] if cols["id"] else [str(i) for i in range(n)]
     texts = ds[cols["text"]] if cols["text"] else None
     new: dict[str, list] = {}
-    reasons: Counter[str] = Counter()
+    row_flags: list[list[str]] = [[] for _ in range(n)]  # each row's flags, in check order
+    flag_counts: Counter[str] = Counter()
     examples: dict[str, list[dict]] = {}
 
-    def note(reason: str, i: int, **extra: Any) -> None:
-        reasons[reason] += 1
-        ex = examples.setdefault(reason, [])
+    def note(flag: str, i: int, **extra: Any) -> None:
+        row_flags[i].append(flag)
+        flag_counts[flag] += 1
+        ex = examples.setdefault(flag, [])
         if len(ex) < 3:
             ex.append({"row": i, "id": ids[i], "text": (str(texts[i])[:160] if texts is not None else None), **extra})
 
@@ -314,7 +425,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
     if opts.decontaminate:
         flags = [f for s in shards for f in s["flags"]]
         new["contaminated"] = [bool(f) for f in flags]
-        new["contamination"] = [json.dumps(f, ensure_ascii=False) for f in flags]
+        new["contamination"] = [[{k: x.get(k) for k in FLAG_FIELDS} for x in f] for f in flags]
         by_bench: Counter[str] = Counter()
         for i, f in enumerate(flags):
             if f:
@@ -335,14 +446,15 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         new["difficulty_bucket"] = [d["bucket"] for d in stats]
 
     for name, values in new.items():
-        ds = ds.add_column(name, values)
+        ds = ds.add_column(name, values, feature=_feature(name))
+    # Each dropped row counts once, under the first reason: a flag of the checks (--drop), else --keep.
+    reasons: Counter[str] = Counter()
     keep_mask = [True] * n
     if opts.drop:
         for i in range(n):
-            if (opts.dedup and (new["duplicate_of"][i] or new["near_duplicate_of"][i])) or (
-                opts.decontaminate and new["contaminated"][i]
-            ) or (opts.verify and not new["verified"][i]):
+            if row_flags[i]:
                 keep_mask[i] = False
+                reasons[row_flags[i][0]] += 1
     if keep_expr is not None:
         unknown = sorted(keep_expr.columns - set(ds.column_names))
         if unknown:
@@ -350,7 +462,10 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         for i, row in enumerate(ds):
             if keep_mask[i] and not keep_expr(row):
                 keep_mask[i] = False
-                note("dropped_by_keep", i)
+                reasons["keep"] += 1
+                ex = examples.setdefault("keep", [])
+                if len(ex) < 3:
+                    ex.append({"row": i, "id": ids[i], "text": (str(texts[i])[:160] if texts is not None else None)})
     kept = [i for i in range(n) if keep_mask[i]]
     if len(kept) < n:
         ds = ds.select(kept)
@@ -362,6 +477,7 @@ def run_filter(input_path: str, out_path: str, opts: FilterOptions, data_dir: Pa
         "kept": len(kept),
         "dropped": n - len(kept),
         "reasons": dict(sorted(reasons.items())),
+        "flags": dict(sorted(flag_counts.items())),
         "examples": examples,
         "seconds": round(time.perf_counter() - t0, 3),
         "resumed_rows": resumed_rows,

@@ -2,7 +2,8 @@
 
 A job's input, status and output live under ``DATA_DIR/filter/<job_id>/``; a job
 still open when the API stops is resumed when it starts again (``verirl
-filter`` resumes from its checkpointed shards).
+filter`` resumes from its checkpointed shards). While it runs, its status shows
+``progress``: rows done of the total, updated after every shard.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
+from verirl import datasets_io  # noqa: F401  (sets the Hugging Face offline variables before `datasets` loads)
 from verirl.errors import InvalidInput, NotFound, VerirlError
 from verirl.keep_expr import KeepError, parse_keep
 
@@ -51,10 +54,20 @@ def _read_status(d: Path) -> dict | None:
         return None
 
 
+def _shard_size(rows: int) -> int:
+    """About 20 progress updates per job, in shards of 256 to 5,000 rows."""
+    return max(256, min(5000, -(-rows // 20)))
+
+
 async def _run(d: Path, settings, registry) -> None:
-    from verirl.filter import FilterOptions, add_local_benchmark, run_filter
+    from verirl.filter import FilterOptions, Interrupted, add_local_benchmark, run_filter
 
     st = _read_status(d) or {}
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:  # in the filter's thread, the only writer while it runs
+        _write_status(d, **{**st, "status": "running", "progress": {"rows_done": done, "rows_total": total}})
+
     try:
         opts = FilterOptions(**st["options"])
         opts.progress = False
@@ -66,11 +79,20 @@ async def _run(d: Path, settings, registry) -> None:
                 raise ValueError(f"benchmarks not registered on this server: {missing}")
             for name in opts.decontaminate:
                 add_local_benchmark(d / "data", name, registered[name])
-        _write_status(d, **{**st, "status": "running"})
-        summary = await asyncio.to_thread(run_filter, str(d / "input.jsonl"), str(d / "output.jsonl"), opts, d / "data")
+        _write_status(d, **{**st, "status": "running", "progress": {"rows_done": 0, "rows_total": st.get("rows")}})
+        summary = await asyncio.to_thread(
+            run_filter, str(d / "input.jsonl"), str(d / "output.jsonl"), opts, d / "data", progress, stop.is_set
+        )
         # The job's status names no server path: the output is fetched by its URL.
         summary = {**summary, "input": "input.jsonl", "output": f"/v1/filter/{d.name}/result"}
-        _write_status(d, **{**st, "status": "done", "finished_at": time.time(), "summary": summary})
+        rows = summary["rows"]
+        _write_status(d, **{**st, "status": "done", "finished_at": time.time(), "summary": summary,
+                            "progress": {"rows_done": rows, "rows_total": rows}})
+    except asyncio.CancelledError:  # the API is stopping: the filter's thread stops at its next shard
+        stop.set()
+        raise
+    except Interrupted:
+        pass  # stopped with the API; still open, resumed when it starts again
     except Exception as exc:
         log.warning("filter job %s failed: %s", d.name, exc)
         message = str(exc).replace(str(d.resolve()), "<job>").replace(str(d), "<job>")
@@ -145,9 +167,10 @@ async def create_filter_job(
     options = dict(
         dedup=dedup, threshold=threshold, decontaminate=decontaminate, verify=verify, difficulty=difficulty,
         text_field=text_field, id_field=id_field, answer_field=answer_field, completion_field=completion_field,
-        rollouts_field=rollouts_field, keep=keep, drop=drop, num_proc=settings.workers,
+        rollouts_field=rollouts_field, keep=keep, drop=drop, num_proc=settings.workers, shard_size=_shard_size(rows),
     )
-    _write_status(d, job_id=job_id, status="queued", rows=rows, created_at=time.time(), options=options)
+    _write_status(d, job_id=job_id, status="queued", rows=rows, created_at=time.time(), options=options,
+                  progress={"rows_done": 0, "rows_total": rows})
     start(request.app, d)
     return {"job_id": job_id, "status": "queued", "rows": rows}
 
