@@ -249,3 +249,36 @@ def test_worker_healthcheck_sees_the_heartbeat(clean_redis, tmp_path):
         w.stop()
     r = check()
     assert r.returncode == 1 and "no heartbeat" in r.stdout
+
+
+_INNER_TEST = '''
+import redis
+
+
+def test_inner(clean_redis):
+    redis.Redis.from_url(clean_redis).set("inner-test-key", "1")
+    print("INNER-URL", clean_redis)
+'''
+
+
+def test_tests_never_flush_the_shells_redis(tmp_path):
+    """`make test` with a user's REDIS_URL in the shell: the suite's flushing fixtures use a Redis of their own."""
+    from tests.procs import clean_env, start_redis
+
+    proc, users_url = start_redis(tmp_path)  # stands in for a database someone uses
+    try:
+        import redis
+
+        users = redis.Redis.from_url(users_url)
+        users.set("precious", "data")
+        (tmp_path / "test_inner.py").write_text(_INNER_TEST)
+        env = clean_env(REDIS_URL=users_url, PYTHONPATH=str(REPO))
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "tests.conftest", "-c", os.devnull,
+                            "--rootdir", str(tmp_path), str(tmp_path / "test_inner.py")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        inner_url = next(line.split()[1] for line in r.stdout.splitlines() if line.startswith("INNER-URL"))
+        assert inner_url != users_url
+        assert users.get("precious") == b"data" and users.get("inner-test-key") is None
+    finally:
+        proc.stop()
