@@ -18,7 +18,8 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[dev]'
 	@touch $@ $(VENV)/.server-installed
 
-## Set up and start the service on 127.0.0.1:8000 (embedded mode unless REDIS_URL is set).
+## Set up and start the service on 127.0.0.1:8000 (VERIRL_PORT=8001 make run for another port;
+## embedded mode unless REDIS_URL is set). The CLI is then .venv/bin/verirl.
 run: $(VENV)/.server-installed
 	$(BIN)/verirl serve
 

@@ -170,9 +170,9 @@ def main() -> None:
         secs, peak = peak_of(inp, tmp / "out.jsonl")
         per_m = (peak - peak_half) / (N - N // 2) * 1e6 / 1024
         s = json.loads((tmp / "out.jsonl.summary.json").read_text())
-        dups = s["reasons"].get("duplicate", 0) + s["reasons"].get("near_duplicate", 0)
+        dups = s["flags"].get("duplicate", 0) + s["flags"].get("near_duplicate", 0)  # flagged (nothing dropped)
         rows.append(["verirl filter --dedup --decontaminate (2 processes, incl. start-up)", f"{N / secs:,.0f}", f"{b_secs / secs:.1f}x",
-                     f"{dups:,} / {s['reasons'].get('contaminated', 0)}", f"{per_m:.1f} GB (peak {peak:,.0f} MiB at {N:,}, {peak_half:,.0f} MiB at {N // 2:,})"])
+                     f"{dups:,} / {s['flags'].get('contaminated', 0)}", f"{per_m:.1f} GB (peak {peak:,.0f} MiB at {N:,}, {peak_half:,.0f} MiB at {N // 2:,})"])
 
     print(f"machine: {machine()}")
     print(f"{N:,} problems (GSM8K, Minerva, OlympiadBench, MATH questions + variants with two numbers changed); benchmarks {', '.join(BENCHES)}\n")
