@@ -160,16 +160,28 @@ def parse_constraints(constraints: Any = None, answer: Any = None) -> list[Const
     return out
 
 
+def _is_label_obj(obj: Any) -> bool:
+    if isinstance(obj, str) and obj.strip()[:1] == "{":
+        try:
+            obj = _decode(obj)
+        except ValueError:
+            return False
+    if isinstance(obj, dict):
+        return "func_name" in obj or "instruction_id_list" in obj or "instruction_id" in obj
+    return isinstance(obj, list) and bool(obj) and all(_is_label_obj(x) for x in obj)
+
+
 def looks_like_label(value: Any) -> bool:
     """True when a trainer label is an instruction-following ground truth (used to pick the task)."""
     if isinstance(value, str):
         s = value.strip()
         if not (s[:1] in "[{" and ("func_name" in s or "instruction_id" in s)):
             return False
-    elif isinstance(value, dict):
-        if not ("func_name" in value or "instruction_id_list" in value or "instruction_id" in value):
+        try:
+            value = _decode(s)
+        except ValueError:
             return False
-    elif not isinstance(value, list):
+    if not _is_label_obj(value):
         return False
     try:
         parse_constraints(value)

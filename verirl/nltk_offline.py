@@ -42,7 +42,7 @@ STOPWORDS_EN: tuple[str, ...] = tuple(
     few more most other some such no nor not only own same so than too very s t can will just don
     don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't doesn
     doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't needn
-    needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()
+    needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()  # noqa: SIM905
 )
 
 _lock = threading.Lock()

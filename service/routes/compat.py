@@ -62,7 +62,7 @@ class TrainerQuery:
 def trainer_query(
     reward: str | None = Query(None, description="Reward preset or JSON spec (default VERIRL_DEFAULT_REWARD)."),
     failure_reward: float = Query(0.0, description="Reward for timeout/error: these trainers need a number."),
-    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+    task: Literal["math", "code", "instruction", "qa"] | None = Query(None, description="Force the task (else from the label)."),
 ) -> TrainerQuery:
     opts: dict[str, Any] = {"failure_reward": failure_reward}
     if reward:

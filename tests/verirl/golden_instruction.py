@@ -230,6 +230,24 @@ for good, bad in (("No commas here at all.", "One, comma."), ("Lists use semicol
 add(Case("punctuation:no_comma", {}, "Plain sentence.", "Sure, here it is:\nPlain sentence.", bad_expect=FT,
          note="loose drops the first line"))
 
+# ------------------------------------------------------------------ IFEval: more mixed cases (markdown, wrappers)
+add(
+    Case("keywords:existence", {"keywords": ["budget"]}, "**Budget** first.", "Bud get split."),
+    Case("keywords:frequency", {"keyword": "data", "frequency": 2, "relation": "at least"}, "Data and DATA.", "Data only."),
+    Case("length_constraints:number_words", {"num_words": 4, "relation": "less than"}, "Three words here", "Sure thing:\nThree words here",
+         bad_expect=FT, note="loose drops the preamble line"),
+    Case("detectable_content:number_placeholders", {"num_placeholders": 2}, "Dear [name], at [address].", "Dear name at address."),
+    Case("detectable_format:number_highlighted_sections", {"num_highlights": 1}, "A *key* point.", "A key point."),
+    Case("detectable_format:title", {}, "<<Report>>\n\nBody text.", "Report\n\nBody text."),
+    Case("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
+         "Section 1: intro\nSection 2: body", "Section: intro\nSection: body", note="a number must follow the splitter"),
+    Case("detectable_content:postscript", {"postscript_marker": "P.S."}, "Hi.\nP.S. see you", "Hi.\nPS see you"),
+    Case("startend:end_checker", {"end_phrase": "Is there anything else I can help with?"},
+         '"Answer. Is there anything else I can help with?"', "Answer. Is there anything else I can help with? Yes.",
+         note="quotes around the response are ignored"),
+    Case("punctuation:no_comma", {}, "**Bold** and *italic* only.", "**Bold**, and more."),
+)
+
 # ------------------------------------------------------------------ IFBench (OOD constraints)
 add(
     Case("count:word_count_range", {"min_words": 5, "max_words": 8}, words(6), words(9)),
@@ -261,5 +279,5 @@ add(
 for i, c in enumerate(CASES):
     c.name = f"{i:03d}-{c.id}"
 
-IFEVAL_CASES = [c for c in CASES if not c.id.split(":")[0] in {"count", "ratio", "words", "format", "custom", "sentence", "repeat"}]
+IFEVAL_CASES = [c for c in CASES if c.id.split(":")[0] not in {"count", "ratio", "words", "format", "custom", "sentence", "repeat"}]
 IFBENCH_CASES = [c for c in CASES if c not in IFEVAL_CASES]

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from verirl.integrations._common import flat_result, request_options, score_items, shared_client
-from verirl.labels import item_from_label
+from verirl.labels import item_from_label, task_of_source
 
 
 def _failure_score(kwargs: dict) -> float:
@@ -39,7 +39,7 @@ def _failure_score(kwargs: dict) -> float:
 
 
 def _item(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Any, task: str | None, i: int) -> dict:
-    item = item_from_label(solution_str or "", ground_truth, id=str(i), task=task)
+    item = item_from_label(solution_str or "", ground_truth, id=str(i), task=task or task_of_source(data_source))
     if isinstance(extra_info, dict):
         if extra_info.get("problem_id") is not None and "problem_id" not in item:
             item["problem_id"] = str(extra_info["problem_id"])
