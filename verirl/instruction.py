@@ -64,16 +64,21 @@ def _library_registries() -> tuple[dict, dict]:
     import langdetect
 
     langdetect.DetectorFactory.seed = 0  # langdetect is random unless seeded
+    bare = None
     if "if_verifiable" not in sys.modules:
-        # The package's __init__ imports `datasets` for its dataset loaders, which we
-        # never use; register the bare package so only the checker modules load.
+        # The package's __init__ imports `datasets` (seconds, ~100 MB) for its dataset
+        # loaders, which we never use: load the checker modules under a bare package,
+        # then drop it so a later `import if_verifiable` runs the real __init__.
         spec = importlib.util.find_spec("if_verifiable")
         if spec is None:
             raise ImportError("if-verifiable is not installed (pip install 'verirl[server]')")
-        sys.modules["if_verifiable"] = importlib.util.module_from_spec(spec)
-    from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as ifbench
-    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT as ifeval
-
+        bare = sys.modules["if_verifiable"] = importlib.util.module_from_spec(spec)
+    try:
+        from if_verifiable.ifbench.instructions_registry import INSTRUCTION_DICT as ifbench
+        from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT as ifeval
+    finally:
+        if bare is not None and sys.modules.get("if_verifiable") is bare:
+            del sys.modules["if_verifiable"]
     return dict(ifeval), dict(ifbench)
 
 

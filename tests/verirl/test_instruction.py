@@ -362,3 +362,72 @@ def test_filter_verify_grades_instruction_rows(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr[-3000:]
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["verdict"] for g in got] == ["correct", "incorrect", "correct"]
+
+
+def test_library_still_imports_normally_after_our_rows() -> None:
+    """We load only the checker modules (skipping the package's `datasets` import); a user's
+    own `import if_verifiable` in the same process still gets the real package."""
+    I.rows()
+    from if_verifiable import IFEvalSample, evaluate_output_for_sample
+
+    sample = IFEvalSample(key=1, prompt="", instruction_id_list=["punctuation:no_comma"], kwargs=[{}])
+    results, scores = evaluate_output_for_sample("ifeval", sample, "no commas")
+    assert results[0].strict_pass and scores.binary_strict == 1.0
+
+
+# --------------------------------------------------------------------------- README and curation
+
+def test_readme_curls_for_instruction_and_qa(embedded_server: str) -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    want = {"if1": "correct", "if2": "incorrect", "q1": "correct", "q2": "correct"}
+    seen = {}
+    for title in ("## Instruction following", "## QA"):
+        section = readme.split(title, 1)[1].split("\n## ", 1)[0]
+        for body in re.findall(r"curl -s 127\.0\.0\.1:8000/v1/score -H 'content-type: application/json' -d '(.*?)'\n```", section, re.DOTALL):
+            r = post(embedded_server, "/v1/score", json.loads(body))
+            assert r.status_code == 200, r.text
+            seen.update({x["id"]: x["verdict"] for x in r.json()["results"]})
+    assert seen == want
+
+
+IFEVAL_LIKE = [
+    {"key": 1000, "prompt": "Write a short essay about the history of the printing press in Europe, and make sure "
+                            "that your entire response is in lowercase letters with no capital letters at all.",
+     "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]},
+    {"key": 1001, "prompt": "Describe a rainy afternoon in a small coastal village using at least three highlighted "
+                            "sections in markdown and end your response with the exact phrase Any other questions?",
+     "instruction_id_list": ["detectable_format:number_highlighted_sections", "startend:end_checker"],
+     "kwargs": [{"num_highlights": 3}, {"end_phrase": "Any other questions?"}]},
+]
+
+
+def test_ifeval_benchmark_registers_and_decontaminates_instruction_prompts(tmp_path: Path) -> None:
+    """`verirl benchmarks add ifeval <local IFEval-shaped jsonl>` (ids from `key`), then filter
+    instruction prompts: the copied prompt is contaminated, the paraphrase pair is a near duplicate."""
+    import os
+
+    bench = tmp_path / "input_data.jsonl"
+    bench.write_text("\n".join(json.dumps(r) for r in IFEVAL_LIKE))
+    env = {**os.environ, "VERIRL_DATA_DIR": str(tmp_path / "data")}
+    p = subprocess.run([sys.executable, "-m", "verirl.cli", "benchmarks", "add", "ifeval", str(bench), "--field", "prompt"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    own = "Write a limerick about a cat who learns to play the violin. Do not use any commas in your response and wrap it in double quotes."
+    rows = [{"prompt": IFEVAL_LIKE[0]["prompt"]},  # verbatim benchmark prompt
+            {"prompt": own}, {"prompt": own.replace("violin", "viola")},  # a near-duplicate pair
+            {"prompt": "Explain photosynthesis to a ten year old in exactly four bullet points using markdown."}]
+    src = tmp_path / "prompts.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "out.jsonl"
+    p = subprocess.run([sys.executable, "-m", "verirl.cli", "filter", str(src), "--out", str(out), "--dedup",
+                        "--decontaminate", "ifeval", "--quiet", "--num-proc", "1"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["contaminated"] for g in got] == [True, False, False, False]
+    flags = got[0]["contamination"]
+    flags = json.loads(flags) if isinstance(flags, str) else flags
+    assert flags[0]["benchmark"] == "ifeval" and flags[0]["item"] == "1000"
+    assert got[2]["near_duplicate_of"] == "1" and got[3]["near_duplicate_of"] is None
