@@ -431,3 +431,14 @@ def test_ifeval_benchmark_registers_and_decontaminates_instruction_prompts(tmp_p
     flags = json.loads(flags) if isinstance(flags, str) else flags
     assert flags[0]["benchmark"] == "ifeval" and flags[0]["item"] == "1000"
     assert got[2]["near_duplicate_of"] == "1" and got[3]["near_duplicate_of"] is None
+
+
+def test_registered_instruction_problem_gets_difficulty(embedded_server: str) -> None:
+    label = RLVR.replace("validate_lowercase", "validate_no_commas")
+    r = post(embedded_server, "/v1/problems", {"problems": [
+        {"id": "if-nocomma-1", "task": "instruction", "text": "Describe your morning routine without using any commas.", "answer": label}]})
+    assert r.status_code == 200, r.text
+    items = [{"task": "instruction", "problem_id": "if-nocomma-1", "completion": c} for c in ("no commas here", "one, two", "fine", "a, b")]
+    res = post(embedded_server, "/v1/score", {"items": items}).json()["results"]
+    assert [x["verdict"] for x in res] == ["correct", "incorrect", "correct", "incorrect"]
+    assert res[-1]["difficulty"]["attempts"] == 4 and res[-1]["difficulty"]["correct"] == 2
