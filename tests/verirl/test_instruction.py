@@ -120,12 +120,25 @@ OFFLINE = textwrap.dedent(
 )
 
 
-def test_checkers_run_offline() -> None:
+@pytest.mark.parametrize("home", ["default", "unwritable"])
+def test_checkers_run_offline(home: str, tmp_path: Path) -> None:
     """Fresh interpreter, sockets patched to refuse: punkt, word_tokenize, stop words and langdetect
-    all work from package data; nltk.download is refused; no connection is ever attempted."""
-    p = subprocess.run([sys.executable, "-c", OFFLINE], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    all work from package data; nltk.download is refused; no connection is ever attempted. With an
+    unwritable home the data goes to a private temporary directory instead of ~/.cache/verirl."""
+    import os
+
+    env = dict(os.environ)
+    if home == "unwritable":
+        env["HOME"] = "/proc/self"  # mkdir fails there even for root
+    else:
+        env["HOME"] = str(tmp_path)
+    p = subprocess.run([sys.executable, "-c", OFFLINE], capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     assert p.stdout.strip().endswith("OK 5")
+    if home == "default":
+        [cache] = (tmp_path / ".cache" / "verirl").glob("nltk-*")
+        assert (cache / "tokenizers" / "punkt_tab" / "english" / "ortho_context.tab").stat().st_size > 100_000
+        assert len((cache / "corpora" / "stopwords" / "english").read_text().split()) == 179
 
 
 def test_shipped_stopwords_are_nltks_list() -> None:
@@ -442,3 +455,17 @@ def test_registered_instruction_problem_gets_difficulty(embedded_server: str) ->
     res = post(embedded_server, "/v1/score", {"items": items}).json()["results"]
     assert [x["verdict"] for x in res] == ["correct", "incorrect", "correct", "incorrect"]
     assert res[-1]["difficulty"]["attempts"] == 4 and res[-1]["difficulty"]["correct"] == 2
+
+
+def test_distributed_mode_grades_instruction_and_qa(distributed: dict) -> None:
+    """Through real RQ workers: the same verdicts and details as embedded mode."""
+    items = [
+        {"task": "instruction", "completion": "<think>x</think>five words are right here", "constraints": TWO},
+        {"task": "instruction", "completion": "ALL CAPS", "answer": RLVR},
+        {"task": "qa", "completion": "Answer: the Nile", "answer": ["Nile", "River Nile"]},
+    ]
+    r = post(distributed["url"], "/v1/score", {"items": items})
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["verdict"] for x in res] == ["correct", "incorrect", "correct"]
+    assert res[0]["details"]["constraints"][1]["id"] == "length_constraints:number_words"
