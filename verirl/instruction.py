@@ -108,7 +108,7 @@ def _decode(value: Any) -> Any:
         raise ValueError(f"label longer than {MAX_LABEL_CHARS} characters")
     try:
         return json.loads(s)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     if s[:1] in "[{":
         try:  # the Python-literal strings open-instruct's datasets store; literals only, never code

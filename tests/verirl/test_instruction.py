@@ -184,7 +184,9 @@ def test_other_labels_are_not_instruction_labels(label) -> None:
 @pytest.mark.parametrize(
     "constraints,field",
     [({"kwargs": [{}]}, "constraints"), ("not json", "constraints"), ({"instruction_id_list": ["a", "b"], "kwargs": [{}]}, "constraints"),
-     ([], "constraints"), ("{'instruction_id': ['a'], 'kwargs': [__import__('os')]}", "constraints")],
+     ([], "constraints"), ("{'instruction_id': ['a'], 'kwargs': [__import__('os')]}", "constraints"),
+     ("[" * 99_999, "constraints"), ('[{"instruction_id": [' + "[" * 5000 + "]}]", "constraints"),
+     ("[{'instruction_id': ['a'], 'kwargs': [{'n': 9**9**9}]}]", "constraints"), ("x" * 200_000, "constraints")],
 )
 def test_bad_labels_name_the_field(constraints, field) -> None:
     with pytest.raises(InvalidInput) as e:
