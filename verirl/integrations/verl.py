@@ -17,9 +17,10 @@ item gets the same keys.
 verl needs a number for every response, so an item we could not decide
 (``timeout``/``error``) scores ``failure_score`` (default 0.0, env
 ``VERIRL_FAILURE_SCORE``) and carries ``undecided: 1.0`` and its verdict, so it
-is never a silent 0 in the logs. The ground truth is a math answer, or a code
+is never a silent 0 in the logs. The ground truth is a math answer, a code
 label (``{"inputs", "outputs"}`` / verirl ``tests``, possibly as a JSON string;
-see :mod:`verirl.labels`). Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
+see :mod:`verirl.labels`), or an instruction-following ground truth; a
+``data_source`` such as ``ifeval`` or ``triviaqa`` picks the instruction or QA task. Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
 """
 
 from __future__ import annotations
