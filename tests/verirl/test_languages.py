@@ -215,3 +215,14 @@ def test_compile_bomb_is_a_compile_error_at_the_compile_limit(lang):
     assert (r["verdict"], d["code_verdict"], r["reward"]) == ("incorrect", "compile_error", 0.0), d
     assert d["compile_status"] == "time_limit"
     assert "10 s CPU" in d["reason"]
+
+
+def test_a_row_whose_toolchain_is_missing_is_error_not_zero(monkeypatch):
+    """A language row on a verifier without its toolchain (policy data, not a mocked runner)."""
+    from sandbox.policy import Language
+
+    row = Language(name="zig", source_file="main.zig", compile=("/nonexistent/zig", "build-exe"), run=("/work/main",), needs=("/nonexistent/zig",))
+    monkeypatch.setitem(LANGUAGES, "zig", row)
+    r = score_item(item("pub fn main() void {}", "zig"))
+    assert (r["verdict"], r["reward"], r["details"]["error"]["code"]) == ("error", None, "language_unavailable")
+    assert "/nonexistent/zig" in r["details"]["error"]["message"]
