@@ -87,7 +87,7 @@ LANGUAGES: dict[str, Language] = {
         compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/main", "/work/main.cpp"),
         run=("/work/main",),
         needs=("/usr/bin/g++",),
-        aliases=("c++", "cpp17", "c++17", "cc", "cxx"),
+        aliases=("c++", "cpp17", "c++17", "cpp14", "c++14", "cpp11", "c++11", "cc", "cxx"),
     ),
     "c": Language(
         name="c",
@@ -95,7 +95,7 @@ LANGUAGES: dict[str, Language] = {
         compile=("/usr/bin/gcc", "-std=gnu11", "-O2", "-pipe", "-o", "/work/main", "/work/main.c", "-lm"),
         run=("/work/main",),
         needs=("/usr/bin/gcc",),
-        aliases=("c11", "gcc"),
+        aliases=("c99", "c11", "c17", "gcc"),
     ),
     "javascript": Language(
         name="javascript",
@@ -113,7 +113,7 @@ LANGUAGES: dict[str, Language] = {
         compile_limits={"memory_mb": 1536},
         run_limits={"address_space_limit": False, "max_processes": 256, "memory_mb": 768},
         needs=("/usr/bin/java", "/usr/bin/javac"),
-        aliases=("java17",),
+        aliases=("java17", "java11", "java8"),
     ),
     "go": Language(
         name="go",
