@@ -60,7 +60,7 @@ class Language:
 # A language row's ``compile_limits`` overrides these.
 COMPILE_LIMITS: dict = {
     "cpu_time_s": 10.0,  # CPU of the whole compiler tree (cc1plus, rustc's threads, go's tools)
-    "wall_time_s": None,  # default: max(3 x cpu, cpu + 2)
+    "wall_time_s": 60.0,  # compilers do not sleep: only a host short of CPU reaches this before the CPU limit
     "memory_mb": 1024,
     "address_space_limit": False,
     "max_processes": 256,

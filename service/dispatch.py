@@ -111,7 +111,7 @@ class EmbeddedDispatcher:
         try:  # shield: a /v1/info that gives up must not cancel the queued check
             res = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), ISOLATION_WAIT_S)
         except TimeoutError:
-            return {"available": None, "pending": "the sandbox self-check has not finished: every verifier is busy"}
+            return {"available": None, "pending": "the sandbox self-check has not finished (it waits for a verifier and a free sandbox slot)"}
         iso = (res.get("details") or {}).get("isolation")
         if iso is None:  # the check itself was killed or crashed: run it again for the next caller
             if self._isolation is fut:

@@ -91,7 +91,10 @@ def code_budget(item: dict) -> float:
     if opts.get("max_tests"):
         n = min(n, int(opts["max_tests"]))
     per = max(3 * tl, tl + 2) + 0.5
-    return min(1800.0, n * per + 40.0)
+    from sandbox.policy import COMPILE_LIMITS
+
+    compile_s = float(COMPILE_LIMITS["wall_time_s"] or 3 * COMPILE_LIMITS["cpu_time_s"]) + 10.0
+    return min(1800.0, n * per + compile_s)
 
 
 def run_code_budget(request: dict) -> float:
@@ -285,7 +288,7 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
     from sandbox import resolve_language
 
     lang = resolve_language(language)
-    if lang is None:  # grade_code refuses these first; this keeps run_tests total
+    if lang is None:  # callers refuse these first (unsupported())
         raise ValueError(f"language {language!r} is not supported")
     fmt = tests["format"]
     cases = tests.get("cases") or [None]

@@ -167,7 +167,7 @@ def test_compile_limits_are_their_own_not_the_runs():
     for lang in LANGUAGES.values():
         lim = limits_for(lang, tiny_run, compile_step=True)
         assert lim.cpu_time_s == lang.compile_limits.get("cpu_time_s", COMPILE_LIMITS["cpu_time_s"])
-        assert lim.wall_time_s is None and lim.memory_mb >= 1024
+        assert lim.wall_time_s == COMPILE_LIMITS["wall_time_s"] and lim.memory_mb >= 1024
     assert limits_for(LANGUAGES["cpp"], tiny_run).cpu_time_s == 0.25
 
 
