@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verirl.errors import InvalidInput
 from verirl.labels import item_from_label, response_of
@@ -33,6 +33,16 @@ class RunCodeRequest(BaseModel):
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
     memory_limit_MB: int = -1
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v: str) -> str:
+        """As in SandboxFusion (a Literal there): a name it does not know is a 422."""
+        from verirl.code import SANDBOXFUSION_LANGUAGES, run_code_language_known
+
+        if not run_code_language_known(v):
+            raise ValueError(f"unknown language {v!r}; SandboxFusion's languages: {', '.join(SANDBOXFUSION_LANGUAGES)}")
+        return v
 
 
 @router.post("/run_code", operation_id="run_code")
