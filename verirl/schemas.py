@@ -27,11 +27,22 @@ def _number_as_text(v: Any) -> Any:
         if not math.isfinite(v):
             raise ValueError("the answer must be a finite number or a string")
         return repr(v)
-    return v
+    if isinstance(v, str):
+        return v
+    raise ValueError("the answer must be a string or a number (or, for QA, a list of them)")
 
 
-#: A ground-truth answer: a string, or a JSON number taken as its text.
-Answer = Annotated[str, BeforeValidator(_number_as_text)]
+def _answer(v: Any) -> Any:
+    """One error, on the ``answer`` field itself, for anything but text, numbers or a list of them."""
+    if isinstance(v, list):
+        return [_number_as_text(x) for x in v]
+    return _number_as_text(v)
+
+
+#: A ground-truth answer: a string (QA: or a list of acceptable ones); a JSON number is taken as its text.
+Answer = Annotated[str | list[str], BeforeValidator(_answer)]
+#: One answer as text (a registered problem's); a JSON number is taken as its text.
+AnswerText = Annotated[str, BeforeValidator(_number_as_text)]
 
 
 class _Strict(BaseModel):
@@ -98,7 +109,7 @@ class ScoreItem(_Strict):
     id: str | None = Field(None, max_length=256, description="Caller's id, echoed back.")
     task: Task = "math"
     completion: str = Field(..., description="The model output to grade.")
-    answer: Answer | list[Answer] | None = Field(
+    answer: Answer | None = Field(
         None,
         description="Math: the ground-truth answer. QA: the gold answer or a list of acceptable golds. "
         "Instruction: an open-instruct ground truth (JSON or Python-literal string) when `constraints` is absent. "
@@ -184,7 +195,7 @@ class ProblemIn(_Strict):
 
     id: str | None = Field(None, min_length=1, max_length=256, description="Caller's id (default: derived from the text).")
     text: str = Field(..., min_length=1, max_length=200_000)
-    answer: Answer | None = Field(None, max_length=10_000, description="Math: the ground-truth answer (a number is taken as its text).")
+    answer: AnswerText | None = Field(None, max_length=10_000, description="Math: the ground-truth answer (a number is taken as its text).")
     tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README: code).")
     language: str | None = Field(None, max_length=32)
     task: Task | None = None
