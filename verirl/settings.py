@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     )
     queue: str = Field("verirl", description="RQ queue name used in distributed mode.")
     chunk_size: int = Field(32, ge=1, le=4096, description="Items per RQ job in distributed mode.")
+    worker_name: str | None = Field(
+        None,
+        description="`verirl worker`: a stable name (default host-pid); a restart under it takes over its stale registration.",
+    )
     data_dir: Path = Field(Path("./data"), description="Embedded mode: directory of the SQLite store.")
 
     # --- limits ------------------------------------------------------------

@@ -50,10 +50,19 @@ def _connection():
     return job.connection, job.id
 
 
+# The API counts admitted items until a worker starts their chunk (see service.dispatch).
+_STARTED = """
+local left = redis.call('DECRBY', KEYS[1], tonumber(ARGV[1]))
+if left < 0 then redis.call('SET', KEYS[1], 0) end
+"""
+
+
 def score_chunk(payload: dict) -> dict:
     conn, job_id = _connection()
     hb_key = f"verirl:hb:{job_id}"
     stop = threading.Event()
+    if payload.get("depth_key"):
+        conn.eval(_STARTED, 1, payload["depth_key"], len(payload["items"]))
 
     def beat() -> None:
         while not stop.is_set():
