@@ -147,6 +147,9 @@ def probe_options() -> dict[str, Any]:
     return {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_on_timeout": False, "retry": None}
 
 
+WORKERS_KEY = "verirl:workers"  # names of announcing workers (see workers.main)
+
+
 def depth_key(queue_name: str) -> str:
     """Items admitted to the queue and not yet started by a worker (workers decrement it)."""
     return f"verirl:queued-items:{queue_name}"
@@ -229,8 +232,6 @@ class RQDispatcher:
         self.queue = _gated_queue_class()(queue_name, connection=self.sync, serializer=JSONSerializer)
         self.queue_name = queue_name
         self.depth_key = depth_key(queue_name)
-        self._admit = self.sync.register_script(_ADMIT)
-        self._unqueue = self.sync.register_script(_UNQUEUE)
         self.chunk_size = chunk_size
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
@@ -264,11 +265,8 @@ class RQDispatcher:
         n = sum(len(payload["items"]) for _, payload, _ in specs)
         with self.sync.pipeline(transaction=True) as pipe:
             self.queue.enqueue_many(datas, pipeline=pipe)  # job hashes only: _GatedQueue pushes nothing
-            self._admit(
-                keys=[self.queue.key, self.queue.intermediate_queue_key, self.depth_key, *(f"rq:job:{i}" for i in ids)],
-                args=[self.max_queue_depth if admit else 0, n, *ids],
-                client=pipe,
-            )
+            keys = [self.queue.key, self.queue.intermediate_queue_key, self.depth_key, *(f"rq:job:{i}" for i in ids)]
+            pipe.eval(_ADMIT, len(keys), *keys, self.max_queue_depth if admit else 0, n, *ids)  # EVAL: no SCRIPT EXISTS trip
             refused_at = pipe.execute()[-1]
         if refused_at != -1:
             raise Overloaded(f"{refused_at} items are waiting (limit {self.max_queue_depth}); retry later")
@@ -280,7 +278,7 @@ class RQDispatcher:
         args: list[Any] = [1 if drop else 0]
         for jid, n in jobs:
             args += [jid, n]
-        got = self._unqueue(keys=[self.queue.key, self.queue.intermediate_queue_key, self.depth_key], args=args)
+        got = self.sync.eval(_UNQUEUE, 3, self.queue.key, self.queue.intermediate_queue_key, self.depth_key, *args)
         return {g.decode() if isinstance(g, bytes) else g for g in got}
 
     def _payload(self, rid: str, idx: int, attempt: int, items: list[dict], send: int = 1) -> tuple[str, dict, int]:
@@ -501,13 +499,18 @@ class RQDispatcher:
 
     # -- status ----------------------------------------------------------------
 
-    async def workers(self) -> list[dict[str, Any]]:
-        out = []
-        async for key in self.r.scan_iter(match="verirl:worker:*", count=500):
-            raw = await self.r.get(key)
-            if raw:
-                out.append(json.loads(raw))
-        return sorted(out, key=lambda w: w.get("name", ""))
+    async def workers(self, client: Any = None) -> list[dict[str, Any]]:
+        """The workers announcing now (``verirl:workers`` indexes the names; each announcement
+        expires seconds after its worker stops). Two round trips, however big the keyspace."""
+        r = client or self.r
+        names = sorted(n.decode() for n in await r.smembers(WORKERS_KEY))
+        if not names:
+            return []
+        raws = await r.mget([f"verirl:worker:{n}" for n in names])
+        gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
+        if gone:
+            await r.srem(WORKERS_KEY, *gone)
+        return [json.loads(raw) for raw in raws if raw is not None]
 
     async def info(self) -> dict[str, Any]:
         return {"workers": await self.workers(), "queue": self.queue_name}
@@ -515,10 +518,7 @@ class RQDispatcher:
     async def ready(self) -> tuple[bool, str]:
         """One bounded probe (no retries): answers within a second even when Redis is gone."""
         try:
-            await self.probe.ping()
-            n = 0
-            async for _ in self.probe.scan_iter(match="verirl:worker:*", count=500):
-                n += 1
+            n = len(await self.workers(self.probe))
         except Exception as exc:
             return False, f"redis unreachable: {type(exc).__name__}"
         return (n > 0, f"{n} workers alive")

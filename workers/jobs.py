@@ -61,8 +61,6 @@ def score_chunk(payload: dict) -> dict:
     conn, job_id = _connection()
     hb_key = f"verirl:hb:{job_id}"
     stop = threading.Event()
-    if payload.get("depth_key"):
-        conn.eval(_STARTED, 1, payload["depth_key"], len(payload["items"]))
 
     def beat() -> None:
         while not stop.is_set():
@@ -72,7 +70,11 @@ def score_chunk(payload: dict) -> dict:
                 pass
             stop.wait(HEARTBEAT_EVERY_S)
 
-    conn.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+    with conn.pipeline(transaction=False) as p:  # first beat, and the chunk leaves the queued count
+        p.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+        if payload.get("depth_key"):
+            p.eval(_STARTED, 1, payload["depth_key"], len(payload["items"]))
+        p.execute()
     t = threading.Thread(target=beat, name="verirl-heartbeat", daemon=True)
     t.start()
     try:
