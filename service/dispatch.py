@@ -161,7 +161,10 @@ def depth_key(queue_name: str) -> str:
 _ADMIT = """
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 if cur < 0 or (redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0) then
-  cur = 0  -- nothing is queued: the counter cannot be more (heals drift after crashes)
+  -- Nothing is queued, so nothing is counted: heals a count a crash left behind (a worker
+  -- killed between RQ's start and its decrement). It can forget chunks being started at
+  -- this instant (at most a chunk per worker), never more.
+  cur = 0
 end
 local limit, n = tonumber(ARGV[1]), tonumber(ARGV[2])
 if limit > 0 and cur + n > limit then
