@@ -17,6 +17,8 @@ import os
 import random
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -333,9 +335,6 @@ def test_chaos_soak_loses_flips_and_duplicates_nothing() -> None:
     SIGKILLed and restarted under its name, a worker frozen 10 s, Redis restarted, an API
     SIGKILLed, a burst over the queue limit). The script exits non-zero on any 5xx, missing,
     duplicated or flipped item."""
-    import subprocess
-    import sys
-
     p = subprocess.run([sys.executable, str(procs.REPO / "bench" / "load.py"), "--chaos"], env=procs.clean_env(),
                        capture_output=True, text=True, timeout=900, cwd=procs.REPO)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
