@@ -94,7 +94,9 @@ async def score_batch(
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
     RECORDER.record_results(prepared, results)
-    log.info("scored %d items in %.3f s", len(results), time.perf_counter() - t0)
+    took = time.perf_counter() - t0
+    # A trainer sends thousands of one-item requests a step: a line each would cost more than the grading.
+    log.log(logging.INFO if len(results) >= 64 or took >= 1.0 else logging.DEBUG, "scored %d items in %.3f s", len(results), took)
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:
