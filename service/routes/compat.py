@@ -175,7 +175,7 @@ async def _grade(
     if items:
         req = ScoreRequest(items=items, options=q.options)
         try:
-            out = await score_batch(app.state.dispatcher, settings, req, app.state.registry)
+            out = await score_batch(app.state.dispatcher, settings, req, app.state.registry, log_each=len(items) >= 64)
             graded = out["results"]
         except InvalidInput as exc:
             if not (exc.field or "").startswith("items["):
