@@ -73,7 +73,7 @@ class EmbeddedDispatcher:
         if not items:
             return []
         loop = asyncio.get_running_loop()
-        all_done = asyncio.Event()
+        done: asyncio.Future = loop.create_future()
         left = [len(items)]
         lock = threading.Lock()
 
@@ -82,17 +82,18 @@ class EmbeddedDispatcher:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                loop.call_soon_threadsafe(all_done.set)
+                loop.call_soon_threadsafe(_resolve, done)
 
         slot: list = [_one_done]  # the flush appends this request's futures
         self._waiting.append((items, slot))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _resolve, done)
         try:
-            await asyncio.wait_for(all_done.wait(), timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            pass
+            await done
+        finally:
+            timer.cancel()
         cfuts = slot[1] if len(slot) > 1 else []
         out: list[dict] = []
         for i, it in enumerate(items):
@@ -140,6 +141,11 @@ class EmbeddedDispatcher:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.pool.close)
+
+
+def _resolve(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def redis_options(asyncio: bool = False) -> dict[str, Any]:

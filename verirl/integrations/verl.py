@@ -114,19 +114,61 @@ def compute_score(
     return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
 
 
-#: Requests in flight from one process through compute_score_async. verl's reward loop
-#: runs a sync compute_score in the event loop's default executor (min(32, cores + 4)
-#: threads: 6 on 2 cores); awaited, this function is not capped by that.
-IN_FLIGHT = 64
+#: Items per request when compute_score_async sends the calls of one loop turn together.
+BATCH = 256
 _executor: ThreadPoolExecutor | None = None
 _executor_pid = -1
+_batchers: dict[int, _Batcher] = {}
 
 
 def _pool() -> ThreadPoolExecutor:
     global _executor, _executor_pid
     if _executor is None or _executor_pid != os.getpid():
-        _executor, _executor_pid = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="verirl-verl"), os.getpid()
+        _executor, _executor_pid = ThreadPoolExecutor(16, thread_name_prefix="verirl-verl"), os.getpid()
     return _executor
+
+
+class _Batcher:
+    """The calls of one event-loop turn, sent as batch requests (one per BATCH items and per
+    set of keyword arguments). verl's reward loop starts one ``run_single`` task per response
+    and gathers them, so a whole step arrives in one turn: a 512-response step is two
+    requests, not 512, and no call waits longer than one loop turn to be sent."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[tuple[tuple, dict, asyncio.Future]] = []
+
+    def submit(self, args: tuple, kwargs: dict) -> asyncio.Future:
+        fut = self.loop.create_future()
+        if not self.waiting:
+            self.loop.call_soon(self._flush)
+        self.waiting.append((args, kwargs, fut))
+        return fut
+
+    def _flush(self) -> None:
+        batch, self.waiting = self.waiting, []
+        groups: dict[str, list[tuple[tuple, dict, asyncio.Future]]] = {}
+        for call in batch:
+            groups.setdefault(repr(sorted(call[1].items(), key=lambda kv: kv[0])), []).append(call)
+        for calls in groups.values():
+            for i in range(0, len(calls), BATCH):
+                self.loop.create_task(self._send(calls[i : i + BATCH]))
+
+    async def _send(self, calls: list[tuple[tuple, dict, asyncio.Future]]) -> None:
+        kwargs = calls[0][1]
+        cols = list(zip(*(c[0] for c in calls), strict=True))
+        try:
+            out = await self.loop.run_in_executor(
+                _pool(), functools.partial(compute_score_batch, list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), **kwargs)
+            )
+        except BaseException as exc:  # the callers see the same exception compute_score would raise
+            for _, _, fut in calls:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for (_, _, fut), res in zip(calls, out, strict=True):
+            if not fut.done():
+                fut.set_result(res)
 
 
 async def compute_score_async(
@@ -136,14 +178,14 @@ async def compute_score_async(
     extra_info: Any = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """The same as a coroutine: verl's reward loop awaits it, so a step's responses are
-    in flight together (up to IN_FLIGHT) and the server grades them as batches. The HTTP
-    call runs on the pooled sync client in threads: on 2 cores, httpx's async pool spent
-    about 5x the CPU per request of its sync pool (bench/README.md)."""
+    """The same as a coroutine, for verl's reward loop (it awaits coroutine functions).
+    The calls of one loop turn go to the server together as batch requests (see
+    ``_Batcher``); the result of each is what ``compute_score`` returns."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _pool(), functools.partial(compute_score, data_source, solution_str, ground_truth, extra_info, **kwargs)
-    )
+    b = _batchers.get(id(loop))
+    if b is None or b.loop is not loop:
+        b = _batchers[id(loop)] = _Batcher(loop)
+    return await b.submit((data_source, solution_str, ground_truth, extra_info), kwargs)
 
 
 def compute_score_prime(
