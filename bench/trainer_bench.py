@@ -22,9 +22,12 @@ processes) on loopback, in one run:
 
 Loads are generated with threads on stdlib ``http.client`` (cheap on the CPU
 this 2-core machine shares with the server it measures), except the verl row,
-which runs verirl's own async client as verl would. ``--repeat N`` runs the
+which runs verirl's own verl function as verl would. ``--repeat N`` runs the
 whole comparison N times (each repeat prints its own row set; ratios are taken
-within a repeat).
+within a repeat). The machine is shared, so wall times swing with its load;
+the "server CPU s" column (user + system time of the API process and its
+verifier processes during the row, from psutil) is the cost that does not
+depend on how busy the other tenants are.
 """
 
 from __future__ import annotations
@@ -87,11 +90,27 @@ class _Poster:
         return json.loads(payload)
 
 
+SERVER_PID = 0
+CPU: list[float] = []  # server CPU seconds of the last timed section
+
+
+class _Timed:
+    """Wall seconds and server CPU seconds of a section."""
+
+    def __enter__(self) -> _Timed:
+        self.cpu0, self.t0 = _server_cpu(SERVER_PID), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        CPU[:] = [_server_cpu(SERVER_PID) - self.cpu0]
+
+
 def _run_threads(fn, args: list, workers: int = IN_FLIGHT) -> tuple[float, list]:
     with ThreadPoolExecutor(workers) as pool:
-        t0 = time.perf_counter()
-        out = list(pool.map(fn, args))
-        return time.perf_counter() - t0, out
+        with _Timed() as t:
+            out = list(pool.map(fn, args))
+        return t.seconds, out
 
 
 def baseline(samples: list[tuple[str, str, str]]) -> float:
@@ -107,9 +126,9 @@ def baseline(samples: list[tuple[str, str, str]]) -> float:
 def one_batch(url: str, samples: list) -> tuple[float, list[float]]:
     p = _Poster(url, keep_alive=True)
     body = {"query": [pr + r for pr, r, _ in samples], "prompts": [pr for pr, _, _ in samples], "labels": [g for _, _, g in samples]}
-    t0 = time.perf_counter()
-    out = p.post("/get_reward", body)
-    return time.perf_counter() - t0, out["rewards"]  # type: ignore[index]
+    with _Timed() as t:
+        out = p.post("/get_reward", body)
+    return t.seconds, out["rewards"]  # type: ignore[index]
 
 
 def openrlhf(url: str, samples: list) -> tuple[float, list[float]]:
@@ -138,11 +157,25 @@ def verl_loop(url: str, samples: list) -> tuple[float, list[float]]:
                 return r["score"]
 
         await asyncio.gather(*(one(s) for s in samples[:IN_FLIGHT]))  # warm: open the connections
-        t0 = time.perf_counter()
-        out = await asyncio.gather(*(one(s) for s in samples))
-        return time.perf_counter() - t0, list(out)
+        with _Timed() as t:
+            out = await asyncio.gather(*(one(s) for s in samples))
+        return t.seconds, list(out)
 
     return asyncio.run(go())
+
+
+def _server_cpu(pid: int) -> float:
+    import psutil
+
+    p = psutil.Process(pid)
+    total = 0.0
+    for proc in [p, *p.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
 
 
 def main() -> None:
@@ -156,23 +189,29 @@ def main() -> None:
     print(f"{N} rollouts (math_cot_100 completions, each unique), {IN_FLIGHT} in flight; embedded server, 2 verifier processes\n")
     with tempfile.TemporaryDirectory() as d:
         server, url = procs.start_server(Path(d), workers=2)
+        global SERVER_PID
+        SERVER_PID = server.pid
         try:
             for rep in range(args.repeat):
                 salt = f"r{rep}"
                 t_base = baseline(_samples(rows, salt + "b"))
-                runs = {
-                    "one batch POST /get_reward (512 items)": one_batch(url, _samples(rows, salt + "x")),
-                    "OpenRLHF: 512 one-item POST /get_reward, new connection each": openrlhf(url, _samples(rows, salt + "o")),
-                    "slime: 512 one-item POST /slime/reward, keep-alive": slime(url, _samples(rows, salt + "s")),
-                    "verl reward loop: 512 async compute_score calls": verl_loop(url, _samples(rows, salt + "v")),
+                paths = {
+                    "one batch POST /get_reward (512 items)": (one_batch, "x"),
+                    "OpenRLHF: 512 one-item POST /get_reward, new connection each": (openrlhf, "o"),
+                    "slime: 512 one-item POST /slime/reward, keep-alive": (slime, "s"),
+                    "verl reward loop: 512 async compute_score calls": (verl_loop, "v"),
                 }
+                runs = {}
+                for name, (fn, tag) in paths.items():
+                    dt, rewards = fn(url, _samples(rows, salt + tag))
+                    runs[name] = (dt, rewards, CPU[0])
                 t_batch = runs["one batch POST /get_reward (512 items)"][0]
-                rows_out = [["in-process loop: plain math-verify (1 core)", f"{t_base:.3f}", f"{N / t_base:,.0f}", "-", "1.0x"]]
-                for name, (dt, rewards) in runs.items():
+                rows_out = [["in-process loop: plain math-verify (1 core)", f"{t_base:.3f}", f"{N / t_base:,.0f}", "-", "1.0x", "-"]]
+                for name, (dt, rewards, cpu) in runs.items():
                     assert len(rewards) == N, name
-                    rows_out.append([name, f"{dt:.3f}", f"{N / dt:,.0f}", f"{dt / t_batch:.2f}x", f"{t_base / dt:.1f}x"])
-                print(f"repeat {rep + 1}/{args.repeat}")
-                print(table(["path", "seconds", "items/s", "time vs one batch", "items/s vs loop"], rows_out))
+                    rows_out.append([name, f"{dt:.3f}", f"{N / dt:,.0f}", f"{dt / t_batch:.2f}x", f"{t_base / dt:.1f}x", f"{cpu:.2f}"])
+                print(f"repeat {rep + 1}/{args.repeat} (load average {os.getloadavg()[0]:.1f})")
+                print(table(["path", "seconds", "items/s", "time vs one batch", "items/s vs loop", "server CPU s"], rows_out))
                 print()
         finally:
             server.stop()

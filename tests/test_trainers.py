@@ -587,3 +587,92 @@ def test_token_lengths_from_a_local_tokenizer(tmp_path: Path, embedded_server: s
 
     out = compute_score("m", "x" * 30 + " \\boxed{4}", "4", reward=json.loads(spec), tokenizer=str(tok_dir))
     assert out["score"] == 0.0 and out["length"] == -1.0
+
+
+class _Tok:
+    """A tokenizer whose token ids index a list of strings (verl decodes response ids with it)."""
+
+    def __init__(self) -> None:
+        self.vocab: list[str] = ["<pad>"]
+
+    def encode(self, text: str) -> list[int]:
+        self.vocab.append(text)
+        return [len(self.vocab) - 1]
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        return "".join(self.vocab[int(i)] for i in ids if int(i) != 0)
+
+
+class _Item:
+    def __init__(self, batch: dict, non_tensor: dict) -> None:
+        self.batch, self.non_tensor_batch = batch, non_tensor
+
+
+class _Data:
+    """The slice of verl's DataProto that run_single reads: len(), data[0].batch / .non_tensor_batch."""
+
+    def __init__(self, item: _Item) -> None:
+        self.item = item
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> _Item:
+        return self.item
+
+
+@pytest.mark.parametrize("manager", ["naive", "dapo"])
+def test_verl_reward_loop_managers_their_code_unchanged(manager: str) -> None:
+    # verl/experimental/reward_loop/reward_manager/{naive,dapo}.py (VERL): the managers'
+    # __init__ and run_single, unchanged, with our function bound by get_custom_reward_fn's
+    # partial; tensors are numpy arrays (run_single only slices and sums them).
+    import inspect
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    path = f"verl/experimental/reward_loop/reward_manager/{manager}.py"
+    tree = ast.parse(_their_source(VERL, path))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    cls.bases, cls.decorator_list = [], []
+    space: dict = {"inspect": inspect, "default_compute_score": None}
+
+    class _Base:  # RewardManagerBase.__init__: config, tokenizer, loop = get_event_loop()
+        def __init__(self, config, tokenizer) -> None:
+            self.config, self.tokenizer, self.loop = config, tokenizer, asyncio.get_event_loop()
+
+    space["RewardManagerBase"] = _Base
+    cls.bases = [ast.Name(id="RewardManagerBase", ctx=ast.Load())]
+    exec(compile(ast.fix_missing_locations(ast.Module(body=[cls], type_ignores=[])), path, "exec"), space)  # noqa: S102
+    cls_obj = space[cls.name]
+
+    class _Cfg(dict):
+        def __getattr__(self, k: str):
+            return self[k]
+
+    overlong = SimpleNamespace(enable=True, len=4, penalty_factor=1.0, log=True)
+    config = _Cfg(reward_model=_Cfg(reward_kwargs={"overlong_buffer_cfg": overlong, "max_resp_len": 8}))
+    tok = _Tok()
+    fn = _with_reward_kwargs(_load_verl_fn("compute_score_async", "pkg"), {"reward": "dapo", "failure_score": 0.0, "think": "open"})
+
+    async def go() -> list[dict]:
+        mgr = cls_obj(config, tok, compute_score=fn)
+        assert mgr.is_async_reward_score  # verl awaits our coroutine function
+        out = []
+        for response, gt, n_tokens in [(R1_DONE, "4", 3), ("5</think> \\boxed{5}", "4", 3), (R1_CUT_OFF_RIGHT, "4", 3), (R1_DONE, "", 7)]:
+            ids = tok.encode(response) + [0] * (n_tokens - 1)
+            resp = np.array(ids + [0] * (8 - len(ids)))
+            mask = np.array([1] * 4 + [1] * n_tokens + [0] * (8 - n_tokens))  # 4 prompt tokens, then the response
+            data = _Data(_Item({"responses": resp, "attention_mask": mask}, {"data_source": "math", "reward_model": {"ground_truth": gt}, "extra_info": {}}))
+            out.append(await mgr.run_single(data))
+        return out
+
+    outs = asyncio.run(go())
+    scores = [o["reward_score"] for o in outs]
+    infos = [o["reward_extra_info"] for o in outs]
+    assert [i["verdict"] for i in infos] == ["correct", "incorrect", "no_answer", "error"]
+    assert infos[3]["error_code"] == "invalid_label"
+    if manager == "naive":
+        assert scores == [1.0, -1.0, -1.0, 0.0]
+    else:  # DAPO adds its own overlong penalty on the valid response length (7 tokens > 8 - 4)
+        assert scores == [1.0, -1.0, -1.0, -0.75] and infos[3]["overlong"]

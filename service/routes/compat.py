@@ -13,6 +13,7 @@ orjson; the grading goes through `score_batch` like `/v1/score`.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -286,8 +287,10 @@ async def slime_reward(
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
+@functools.lru_cache(maxsize=256)
 def _fast_query(raw: bytes) -> tuple[TrainerQuery, bool] | None:
-    """The trainer query string, or None when anything is off (FastAPI then answers the 4xx)."""
+    """The trainer query string, or None when anything is off (FastAPI then answers the 4xx).
+    Cached: a trainer sends the same URL thousands of times (TrainerQuery is never mutated)."""
     params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
     try:
         failure_reward = float(params.get("failure_reward", 0.0))

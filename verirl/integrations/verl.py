@@ -21,7 +21,9 @@ Functions, one per calling convention (each read from verl's source):
 ``compute_score_async`` / ``compute_score``
     ``(data_source, solution_str, ground_truth, extra_info=None, **reward_kwargs)``
     as the reward loop's naive/dapo managers and the legacy
-    ``verl/workers/reward_manager/{naive,dapo}.py`` call it; returns a dict:
+    ``verl/workers/reward_manager/{naive,dapo}.py`` call it. The async one sends
+    the calls of one event-loop turn (the reward loop gathers a step's
+    responses) as batch requests. Both return a dict:
     ``score`` (the reward) plus, for ``reward_extra_info``, ``acc``,
     ``verdict``, ``pred``, ``undecided``, ``error_code`` and the reward terms.
     Every item gets the same keys.
