@@ -676,3 +676,13 @@ def test_verl_reward_loop_managers_their_code_unchanged(manager: str) -> None:
         assert scores == [1.0, -1.0, -1.0, 0.0]
     else:  # DAPO adds its own overlong penalty on the valid response length (7 tokens > 8 - 4)
         assert scores == [1.0, -1.0, -1.0, -0.75] and infos[3]["overlong"]
+
+
+def test_verl_numpy_ground_truths() -> None:
+    # verl's non_tensor_batch holds numpy object arrays: a ground truth may be np.int64 or np.str_.
+    import numpy as np
+
+    fn = _load_verl_fn("compute_score", "pkg")
+    assert fn("m", "\\boxed{4}", np.int64(4))["verdict"] == "correct"
+    assert fn("m", "\\boxed{4}", np.str_("4"))["verdict"] == "correct"
+    assert fn("m", "\\boxed{4}", np.array([]))["error_code"] == "invalid_label"

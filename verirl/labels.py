@@ -129,7 +129,18 @@ def apply_think(item: dict, mode: str | None, prompt: Any) -> dict:
     return item
 
 
+def _plain(label: Any) -> Any:
+    """numpy scalars and arrays (verl's non_tensor_batch, pandas-read datasets) as Python values."""
+    if not isinstance(label, str | bytes | dict | list) and callable(getattr(label, "tolist", None)):
+        try:
+            return label.tolist()
+        except Exception:
+            return label
+    return label
+
+
 def _decode(label: Any) -> Any:
+    label = _plain(label)
     if isinstance(label, str):
         s = label.strip()
         if s.startswith("{") and s.endswith("}"):
@@ -224,7 +235,7 @@ _JSON_OBJECT = re.compile(r'^\{\s*"[^"]*"\s*:')  # '{"answer": ...' (a set like 
 
 def label_error(label: Any, *, field: str = "label", hint: str = "api") -> dict[str, str] | None:
     """Why ``label`` cannot be graded against, as ``{"code": "invalid_label", "field", "message"}``, or None."""
-    why = _label_problem(label)
+    why = _label_problem(_plain(label))
     if why is None:
         return None
     return {"code": "invalid_label", "field": field, "message": f"{why}: {LABEL_HINTS.get(hint, hint)}"}
