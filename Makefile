@@ -37,6 +37,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/math_bench.py
 	$(BIN)/python bench/code_bench.py
+	$(BIN)/python bench/language_bench.py
 	$(BIN)/python bench/trainer_bench.py
 	$(BIN)/python bench/curation_bench.py
 	$(BIN)/python bench/load.py

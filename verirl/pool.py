@@ -221,26 +221,33 @@ class VerifierPool:
         if not self._closed:
             self._children[idx] = self._spawn()
 
-    def _take(self, n: int) -> list[tuple[int, dict, Future, float]]:
+    def _take(self, n: int, inflight: int) -> list[tuple[int, dict, Future, float]]:
+        """Up to ``n`` items for a process already holding ``inflight``. Only math items (fast,
+        sub-millisecond mostly) are queued deeper than PIPELINE_DEPTH behind others."""
         out: list[tuple[int, dict, Future, float]] = []
         with self._lock:
             while self._pending and len(out) < n:
-                cand = self._pending.popleft()
+                cand = self._pending[0]
+                if inflight + len(out) >= PIPELINE_DEPTH and cand[1].get("task", "math") != "math":
+                    break
+                self._pending.popleft()
                 fut = cand[2]
                 if fut.running() or fut.set_running_or_notify_cancel():  # running: re-queued after a kill
                     out.append(cand)
         return out
 
     def _assign(self) -> None:
-        if not self._pending:
-            return
-        share = -(-len(self._pending) // max(1, len(self._children)))
-        target = min(MAX_INFLIGHT, max(PIPELINE_DEPTH, share))
-        for child in self._children:
+        # Each chunk to the least-loaded process, never more than its share of what waits: an
+        # idle process never waits while another holds a queue (two slow code items run side
+        # by side, not one behind the other), and many waiting items go out in few messages.
+        while self._pending:
+            child = min(self._children, key=lambda c: len(c.tasks))
+            share = -(-len(self._pending) // max(1, len(self._children)))
+            target = min(MAX_INFLIGHT, max(PIPELINE_DEPTH, share))
             room = target - len(child.tasks)
             if room <= 0 or (child.tasks and room < target // 2):
-                continue  # still busy enough: refill in bigger chunks, fewer messages
-            tasks = self._take(room)
+                return  # the least-loaded process is busy enough: refill later, in a bigger chunk
+            tasks = self._take(min(room, share), len(child.tasks))
             if not tasks:
                 return
             try:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from verirl.batch import prepare_items
 from verirl.errors import InvalidInput, Overloaded, VerirlError
@@ -57,6 +57,16 @@ class RunCodeRequest(BaseModel):
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
     memory_limit_MB: int = -1
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v: str) -> str:
+        """As in SandboxFusion (a Literal there): a name it does not know is a 422."""
+        from verirl.code import SANDBOXFUSION_LANGUAGES, run_code_language_known
+
+        if not run_code_language_known(v):
+            raise ValueError(f"unknown language {v!r}; SandboxFusion's languages: {', '.join(SANDBOXFUSION_LANGUAGES)}")
+        return v
 
 
 @router.post("/run_code", operation_id="run_code")
