@@ -10,6 +10,8 @@ serialised as a string). :func:`item_from_label` turns that pair into a
 ``{"inputs": [...], "outputs": [...]}``      APPS/TACO/PRIME stdio tests; with
                                              ``fn_name``: call tests (args = inputs[i])
 ``{"problem_id": "..."}``                    a registered problem
+IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction``)
+ground truths (``func_name``/``instruction_id``)
 
 Any of them may also carry ``"options"`` (per-item ScoreOptions) and
 ``"task"``. No server dependency: the integrations import this too.
@@ -174,6 +176,49 @@ def _code_tests(obj: dict) -> dict | None:
     return None
 
 
+#: verl ``data_source`` names (and dataset ids) whose labels are instruction constraints or QA golds.
+TASK_OF_SOURCE = {
+    "ifeval": "instruction", "google/ifeval": "instruction", "allenai/rlvr-ifeval": "instruction",
+    "allenai/if_multi_constraints_upto5": "instruction", "ifbench": "instruction", "allenai/ifbench_test": "instruction",
+    "nq": "qa", "triviaqa": "qa", "popqa": "qa", "hotpotqa": "qa", "2wikimultihopqa": "qa", "musique": "qa",
+    "bamboogle": "qa", "squad": "qa",
+}
+
+
+def task_of_source(data_source: Any) -> str | None:
+    """The task a data source name implies (``ifeval`` -> instruction, ``triviaqa`` -> qa), else None."""
+    if not isinstance(data_source, str):
+        return None
+    name = data_source.strip().lower()
+    return TASK_OF_SOURCE.get(name) or TASK_OF_SOURCE.get(name.rsplit("/", 1)[-1])
+
+
+def _is_if_label(lab: Any) -> bool:
+    from verirl.instruction import looks_like_label
+
+    return looks_like_label(lab)
+
+
+def _text_task_item(item: dict[str, Any], lab: Any, task: str) -> dict[str, Any]:
+    """Instruction constraints go to ``constraints``; QA golds (a string, a list, or Search-R1's
+    ``{"target": [...]}``) go to ``answer``."""
+    item["task"] = task
+    if isinstance(lab, dict) and isinstance(lab.get("options"), dict):
+        item["options"] = lab["options"]
+        lab = {k: v for k, v in lab.items() if k != "options"}
+    if task == "instruction":
+        if lab is not None:
+            item["constraints"] = lab
+        return item
+    if isinstance(lab, dict):
+        lab = next((lab[k] for k in ("target", "answer", "answers", "ground_truth") if lab.get(k) is not None), None)
+    if isinstance(lab, list):
+        item["answer"] = [str(x) for x in lab if isinstance(x, int | float | str)]
+    elif isinstance(lab, int | float | str):
+        item["answer"] = str(lab)
+    return item
+
+
 def item_from_label(
     response: str,
     label: Any,
@@ -190,6 +235,8 @@ def item_from_label(
     if prompt is not None:
         item["prompt"] = prompt
     lab = _decode(label)
+    if task in ("instruction", "qa") or (task is None and _is_if_label(lab)):
+        return _text_task_item(item, lab, task or "instruction")
     if isinstance(lab, dict):
         if isinstance(lab.get("options"), dict):
             item["options"] = lab["options"]
@@ -233,17 +280,27 @@ _warned = False
 _JSON_OBJECT = re.compile(r'^\{\s*"[^"]*"\s*:')  # '{"answer": ...' (a set like "{1, 2}" is an answer)
 
 
-def label_error(label: Any, *, field: str = "label", hint: str = "api") -> dict[str, str] | None:
-    """Why ``label`` cannot be graded against, as ``{"code": "invalid_label", "field", "message"}``, or None."""
-    why = _label_problem(_plain(label))
+def label_error(label: Any, *, field: str = "label", hint: str = "api", task: str | None = None) -> dict[str, str] | None:
+    """Why ``label`` cannot be graded against, as ``{"code": "invalid_label", "field", "message"}``, or None.
+    Instruction constraints are checked by the instruction grader itself (its own error verdicts)."""
+    why = _label_problem(_plain(label), task)
     if why is None:
         return None
     return {"code": "invalid_label", "field": field, "message": f"{why}: {LABEL_HINTS.get(hint, hint)}"}
 
 
-def _label_problem(label: Any) -> str | None:
+def _label_problem(label: Any, task: str | None = None) -> str | None:
     if label is None:
         return "the label (ground truth) is missing"
+    if isinstance(label, str) and not label.strip():
+        return "the label is empty" if not label else "the label is whitespace only"
+    if task == "instruction" or (task is None and _is_if_label(_decode(label))):
+        return None
+    if task == "qa" and isinstance(label, dict):
+        for key in ("target", "answer", "answers", "ground_truth"):
+            if label.get(key) is not None:
+                return _label_problem(label[key], "qa")
+        return "the label object has none of target, answer, answers, ground_truth"
     if isinstance(label, bool):
         return "the label is a boolean, not an answer"
     if isinstance(label, float) and label != label:
@@ -270,7 +327,7 @@ def _label_problem(label: Any) -> str | None:
             return None
         for key in ("answer", "ground_truth", "solution", "label"):
             if key in label and label[key] is not None:
-                return _label_problem(label[key])
+                return _label_problem(label[key], task)
         return "the label object has none of answer, ground_truth, solution, label, tests, inputs/outputs, problem_id"
     return f"the label is a {type(label).__name__}, not an answer"
 

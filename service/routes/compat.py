@@ -109,7 +109,7 @@ async def trainer_query(
     failure_reward: float = Query(
         0.0, description="Reward for timeout/error (and unusable labels): these trainers need a number. 0.0 is neutral."
     ),
-    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+    task: Literal["math", "code", "instruction", "qa"] | None = Query(None, description="Force the task (else from the label)."),
     think: Literal[THINK_MODES] | None = Query(  # type: ignore[valid-type]
         None, description="Think mode (default VERIRL_TRAINER_THINK): auto, open, strip, required, ignore."
     ),
@@ -169,7 +169,7 @@ async def _grade(
     items: list[dict] = []
     hint = "openrlhf" if endpoint == "openrlhf" else "slime"
     for i, (response, label, prompt, field) in enumerate(entries):
-        err = label_error(label, field=field, hint=hint)
+        err = label_error(label, field=field, hint=hint, task=q.task)
         if err is not None:
             warn_invalid_label(err)
             RECORDER.label_errors.labels(endpoint).inc()
@@ -305,7 +305,7 @@ def _fast_query(raw: bytes) -> tuple[TrainerQuery, bool] | None:
     try:
         failure_reward = float(params.get("failure_reward", 0.0))
         task, think = params.get("task"), params.get("think")
-        if (task is not None and task not in ("math", "code")) or (think is not None and think not in THINK_MODES):
+        if (task is not None and task not in ("math", "code", "instruction", "qa")) or (think is not None and think not in THINK_MODES):
             return None
         detail = params.get("detail", "false").lower()
         if detail not in _TRUE | _FALSE:

@@ -72,10 +72,14 @@ def flat_result(res: dict, failure_score: float) -> dict[str, Any]:
 class Entry:
     """One response to grade, as a trainer hands it over."""
 
-    __slots__ = ("response", "label", "prompt", "extra", "num_tokens")
+    __slots__ = ("response", "label", "prompt", "extra", "num_tokens", "task")
 
-    def __init__(self, response: str, label: Any, prompt: Any = None, extra: dict | None = None, num_tokens: int | None = None) -> None:
+    def __init__(
+        self, response: str, label: Any, prompt: Any = None, extra: dict | None = None, num_tokens: int | None = None,
+        task: str | None = None,
+    ) -> None:
         self.response, self.label, self.prompt, self.extra, self.num_tokens = response, label, prompt, extra, num_tokens
+        self.task = task  # the task the trainer's data source names (verl: ifeval -> instruction), if any
 
 
 class Prepared:
@@ -108,12 +112,13 @@ def prepare(
         counter = token_counter(tokenizer)
     p = Prepared(len(entries))
     for i, e in enumerate(entries):
-        err = label_error(e.label, hint=hint)
+        t = task or e.task
+        err = label_error(e.label, hint=hint, task=t)
         if err is not None:
             warn_invalid_label(err)
             p.results[i] = invalid_label_result(err, id=str(i))
             continue
-        item = apply_think(item_from_label(e.response or "", e.label, id=str(i), task=task), think, e.prompt)
+        item = apply_think(item_from_label(e.response or "", e.label, id=str(i), task=t), think, e.prompt)
         extra = e.extra if isinstance(e.extra, dict) else {}
         if extra.get("problem_id") is not None and "problem_id" not in item:
             item["problem_id"] = str(extra["problem_id"])

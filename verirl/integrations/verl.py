@@ -44,8 +44,11 @@ invalid_label``) scores ``failure_score`` (default 0.0, env
 ``VERIRL_FAILURE_SCORE``) and carries ``undecided: 1.0``, never a silent 0 in
 the logs. verl passes no prompt to reward functions; with an R1-distill chat
 template (the prompt opens ``<think>``) set ``think: open`` (or put the prompt
-text in ``extra_info["prompt"]`` and keep ``auto``). Server address:
-``VERIRL_URL``; key: ``VERIRL_API_KEY``.
+text in ``extra_info["prompt"]`` and keep ``auto``). The ground truth is a math
+answer, a code label (``{"inputs", "outputs"}`` / verirl ``tests``, possibly as
+a JSON string; see :mod:`verirl.labels`), or an instruction-following ground
+truth; a ``data_source`` such as ``ifeval`` or ``triviaqa`` picks the
+instruction or QA task. Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from verirl.integrations._common import (
     score_items,
     shared_client,
 )
+from verirl.labels import task_of_source
 
 
 def _failure_score(kwargs: dict) -> float:
@@ -74,15 +78,19 @@ def _failure_score(kwargs: dict) -> float:
 
 
 def _entries(
-    solution_strs: Sequence[str], ground_truths: Sequence[Any], extra_infos: Sequence[Any] | None, kwargs: dict
+    data_sources: Sequence[Any],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[Any] | None,
+    kwargs: dict,
 ) -> list[Entry]:
     extras = list(extra_infos) if extra_infos is not None else [None] * len(solution_strs)
     out = []
-    for s, gt, ex in zip(solution_strs, ground_truths, extras, strict=True):
+    for ds, s, gt, ex in zip(data_sources, solution_strs, ground_truths, extras, strict=True):
         prompt = kwargs.get("prompt")
         if prompt is None and isinstance(ex, dict) and isinstance(ex.get("prompt"), str):
             prompt = ex["prompt"]
-        out.append(Entry(s or "", gt, prompt, ex if isinstance(ex, dict) else None))
+        out.append(Entry(s or "", gt, prompt, ex if isinstance(ex, dict) else None, task=task_of_source(ds)))
     return out
 
 
@@ -98,7 +106,7 @@ def compute_score_batch(
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """The legacy BatchRewardManager signature: one request for the whole batch."""
-    p = _prepared(_entries(solution_strs, ground_truths, extra_infos, kwargs), kwargs)
+    p = _prepared(_entries(data_sources, solution_strs, ground_truths, extra_infos, kwargs), kwargs)
     client = shared_client(kwargs.get("url"), kwargs.get("api_key"))
     out = score_items(client, p.items, request_options(kwargs.get("reward"), kwargs.get("options")))
     fail = _failure_score(kwargs)
