@@ -65,7 +65,12 @@ async def _resolve_problems(registry: Any, raw_items: list[Any]) -> tuple[list[A
 
 
 async def score_batch(
-    dispatcher: Dispatcher, settings: Settings, req: ScoreRequest, registry: Any = None, count_token: str | None = None
+    dispatcher: Dispatcher,
+    settings: Settings,
+    req: ScoreRequest,
+    registry: Any = None,
+    count_token: str | None = None,
+    log_each: bool = True,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     check_size(req, settings)
@@ -97,7 +102,9 @@ async def score_batch(
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
     RECORDER.record_results(prepared, results)
-    log.info("scored %d items in %.3f s", len(results), time.perf_counter() - t0)
+    took = time.perf_counter() - t0
+    # The trainer endpoints get thousands of one-item requests a step: a line each would cost more than the grading.
+    log.log(logging.INFO if log_each or took >= 1.0 else logging.DEBUG, "scored %d items in %.3f s", len(results), took)
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:

@@ -41,6 +41,9 @@ class Recorder:
         self.items = Counter("verirl_items_total", "Items graded, by task and verdict", ["task", "verdict"], registry=r)
         self.verify = Histogram("verirl_verify_seconds", "Verification time of one item, by task and deciding layer", ["task", "layer"], registry=r, buckets=_VERIFY_BUCKETS)
         self.sandbox = Counter("verirl_sandbox_runs_total", "Sandboxed test runs, by outcome", ["verdict"], registry=r)
+        self.label_errors = Counter(
+            "verirl_label_errors_total", "Items whose label (ground truth) is missing, empty or unreadable, by endpoint", ["endpoint"], registry=r
+        )
         self.problems = Counter("verirl_problems_registered_total", "Problems registered", registry=r)
         self.queue = Gauge("verirl_queue_depth", "Items waiting for a verifier", registry=r)
         self.workers = Gauge("verirl_workers", "Workers (distributed) or verifier processes (embedded) alive", registry=r)
