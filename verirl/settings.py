@@ -102,6 +102,31 @@ class Settings(BaseSettings):
         description="Reward spec used when a request gives none: a preset name (accuracy, r1, dapo, cosine) or a JSON object.",
     )
 
+    # --- trainer endpoints ---------------------------------------------
+    trainer_think: str = Field(
+        "auto",
+        description="Default think mode of /get_reward and /slime/reward (query parameter `think` overrides): "
+        "auto (a prompt that opened <think> makes the response thinking until </think>), open, strip, required, ignore.",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="Local tokenizer (a tokenizer.json file or a directory holding one) for token lengths on the "
+        "trainer endpoints, which receive no token counts. Unset: lengths are counted in words.",
+    )
+    tokenizer_dir: Path | None = Field(
+        None,
+        description="Directory of local tokenizers a trainer request may name with `?tokenizer=<name>` (no downloads).",
+    )
+
+    @field_validator("trainer_think")
+    @classmethod
+    def _valid_think(cls, v: str) -> str:
+        from verirl.labels import THINK_MODES
+
+        if v not in THINK_MODES:
+            raise ValueError(f"VERIRL_TRAINER_THINK must be one of {', '.join(THINK_MODES)}")
+        return v
+
     @field_validator("default_reward")
     @classmethod
     def _valid_reward(cls, v: str) -> str:
@@ -212,11 +237,16 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-def redis_options(asyncio: bool = False) -> dict[str, Any]:
-    """Redis clients that ride out a Redis restart: reconnect and retry with backoff, health-check
-    idle connections. Used by the API, the registry and the workers alike."""
+def redis_options(asyncio: bool = False, socket_timeout: float = 2.5) -> dict[str, Any]:
+    """Redis clients (the API, the registry, the workers) that ride out a Redis restart: reconnect
+    and retry with backoff (about 3.5 s in all), health-check idle connections.
+
+    ``socket_timeout`` bounds every command (above the 1 s result waits), so a paused or
+    partitioned Redis gives an error and a 503, never a hung request; a timeout is not
+    retried (the server is there but stalled; retrying would only pile on). RQ raises the
+    timeout of a worker's connection to cover its blocking dequeue."""
     from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.exceptions import ConnectionError
 
     if asyncio:
         from redis.asyncio.retry import Retry
@@ -224,7 +254,13 @@ def redis_options(asyncio: bool = False) -> dict[str, Any]:
         from redis.retry import Retry
     return {
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
-        "retry_on_error": [ConnectionError, TimeoutError],
+        "retry_on_error": [ConnectionError],
         "health_check_interval": 15,
-        "socket_connect_timeout": 5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": socket_timeout,
     }
+
+
+def probe_options() -> dict[str, Any]:
+    """A client for health probes: one try, half a second, no retries (/readyz answers within 1 s)."""
+    return {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_on_timeout": False, "retry": None}
