@@ -285,7 +285,7 @@ HELD_OUT: list[tuple[str, str, str, str, str]] = [
     ("heldout", "\\frac{\\pi}{3}", "\\boxed{60}", I, ""),
     ("heldout", "11", "<think>6+5 is 11</think>\n\nThe answer is \\boxed{11}.", C, ""),
     ("heldout", "11", "<think>6+5 is 11 so the answer is \\boxed{11}", N, ""),
-    ("heldout", "11", "I believe the answer is 11.", N, ""),
+    ("heldout", "11", "I believe the answer is 11.", C, "rule 1: \"the answer is X\" commits to X"),
     ("heldout", "11", "Answer: 11", C, ""),
     ("heldout", "11", "\\boxed{11} or \\boxed{12}", I, ""),
     ("heldout", "11", "\\boxed{10, 11, 12}", I, ""),
