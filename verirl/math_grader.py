@@ -91,10 +91,11 @@ def _closed_form_equal(g: Any, p: Any, gold: str, pred: str, rel_tol: float | No
     try:
         if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)):
             return None
-        i = sympy.Symbol("i")
-        if not (g.free_symbols | p.free_symbols) <= {i}:
+        free = g.free_symbols | p.free_symbols
+        if any(getattr(x, "name", "") != "i" for x in free):
             return None
-        g, p = g.subs(i, sympy.I), p.subs(i, sympy.I)
+        for x in free:  # i^2 = -1 (policy rule 10)
+            g, p = g.subs(x, sympy.I), p.subs(x, sympy.I)
         gv, pv = complex(g.evalf(60)), complex(p.evalf(60))  # floats only for the magnitude check
         if gv != gv or pv != pv:  # nan
             return None
@@ -346,7 +347,7 @@ def grade(
             else:
                 details["candidates"] = finals
                 return MathResult("incorrect", pred, "guard", "several_boxed_answers", details)
-    if has_hedge(pred) and not has_hedge(gold):
+    if has_hedge(pred) and not has_hedge(gold) and interval_union(normalize(pred)) is None:
         if gold_values > 1:
             pred = re.sub(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\lor|\\vee", ",", pred)
         else:

@@ -41,7 +41,7 @@ def _strip_outer(s: str) -> str:
     for _ in range(3):
         before = s
         s = s.strip()
-        s = re.sub(r"^\$+|\$+$", "", s).strip()
+        s = re.sub(r"^\$+|(?<!\\)\$+$", "", s).strip()
         s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
         m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
         if m and _group_end(s, m.end() - 1) == len(s):
