@@ -51,7 +51,8 @@ _LINE = re.compile(
     r"(?:(?:^|(?<=[.!?。])\s|(?<=\*\*)|(?<=\n))[ \t>*_#]*"
     r"(?:final\s+answer|answer|r[ée]ponse(?:\s+finale)?|antwort|respuesta|ответ|答案)"
     r"[ \t*_]*(?:[:：]|\*\*\s*[:：])[ \t]*"
-    r"|^[ \t]*####[ \t]*:?[ \t]*)",
+    r"|^[ \t]*####[ \t]*:?[ \t]*"
+    r"|^[ \t*]*(?:final\s+)?answer[ \t*]*(?=\$|\\\(|\\\[))",
     re.IGNORECASE | re.MULTILINE,
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")

@@ -369,6 +369,10 @@ def _unwrap_gold(gold: str) -> str:
     """A gold written as a whole answer (``$\\boxed{7}$``) is graded by its box."""
     found = [(b, st, en) for b, st, en in _boxes(gold) if b.strip()]
     if not found:
+        if len(gold) > 60:  # a whole solution as the label: its final answer
+            ex = extract_answer(gold, think="ignore")
+            if ex.answer and ex.strategy in ("final_answer", "answer_line"):
+                return ex.answer
         return gold
     # boxes next to each other with only separators between them are one multi-value gold
     run = [found[-1]]

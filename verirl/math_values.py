@@ -28,7 +28,7 @@ _UNITS = (
     r"seconds?|sec|s|days?|weeks?|years?|dollars?|cents?|meters?|metres?|square|sq|cubic|kg|g|grams?|pounds?|lbs?|"
     r"ounces?|oz|liters?|litres?|L|ml|mL|gallons?|points?|people|students|ways|euros?|yuan)"
 )
-_TRAILING_UNIT = re.compile(r"^(.*?\d)\s*" + _UNITS + r"(?:\^?\{?[23]\}?|²|³)?(?:\s+(?:per|each)\s+\w+)?\.?$")
+_TRAILING_UNIT = re.compile(r"^(.*?\d)\.?\s*" + _UNITS + r"(?:\^?\{?[23]\}?|²|³)?(?:\s+(?:per|each)\s+\w+)?\.?$")
 _NUM_THEN_WORDS = re.compile(r"^([+-]?\$?\d[\d,]*(?:\.\d+)?%?)\s+([A-Za-z][A-Za-z ]*)$")
 _EMPTY = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\}|∅|\\O|no\s+(?:real\s+)?solutions?|none|no\s+such\s+\w+|"
@@ -87,7 +87,7 @@ def normalize(ans: str) -> str:
     if "\\begin" not in s:
         s = re.sub(r"\\\\(?=[a-zA-Z])", r"\\", s)  # "\\frac" written with a doubled backslash
     s = _DEGREE.sub("", s)
-    s = re.sub(r"(?<=\d)(?:\{,\}|\\,|,\\!\s*|\\!,\s*)(?=\d{3}(?!\d))", ",", s)  # 1{,}000  1\,000  16,\!386
+    s = re.sub(r"(?<=\d)\s*(?:\{\s*,\s*\}\s*|\\,|,\\!\s*|\\!,\s*)(?=\d{3}(?!\d))", ",", s)  # 1{,}000  1\,000  16,\!386
     s = _SPACING.sub("", s)
     s = re.sub(r"^\\?\(?[a-zA-Z](?:\s*,\s*[a-zA-Z])+\\?\)?\s*=\s*(?=[(\\[{])", "", s)  # (p,q)=(3,2)
     s = re.sub(r"(?<!\\);", ", ", s)  # "-12; -11" and "(0;0;0)": semicolons separate values
@@ -104,7 +104,7 @@ def normalize(ans: str) -> str:
     s = s.rstrip(".").strip()
     m = _TRAILING_UNIT.match(s)
     if m:
-        s = m.group(1)
+        s = m.group(1).rstrip(".")
     m = _NUM_THEN_WORDS.match(s)
     if m and not re.search(r"\b(?:or|and|to|times|over|plus|minus|i)\b", m.group(2)):
         s = m.group(1)
