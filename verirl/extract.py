@@ -66,6 +66,17 @@ class Extraction:
     strategy: str | None = None
     candidates: list[str] = field(default_factory=list)
     reason: str | None = None  # why there is no answer
+    hedged: bool = False  # "X (or possibly Y)" / "X, or maybe Y" right after the answer
+
+
+_OR = r"(?:or|otherwise|alternatively)\b(?!\s+(?:equivalently|equally|simply|in\s+other|written|expressed))"
+_HEDGE_AFTER = re.compile(r"^[\s$.,;)\]}*]*(?:\(\s*)?" + _OR, re.IGNORECASE)
+_HEDGE_IN_LINE = re.compile(r"[$)*]\s*,?\s*\(?\s*" + _OR, re.IGNORECASE)
+
+
+def hedged_after(text: str, end: int) -> bool:
+    """Whether the words right after an answer ending at ``end`` offer another answer."""
+    return bool(_HEDGE_AFTER.match(text[end : end + 80]))
 
 
 def answer_region(text: str, think: str = "strip") -> str | None:
@@ -197,7 +208,7 @@ def normalize_loose(s: str) -> str:
     return re.sub(r"[\s${}]|\\[,!;]", "", s)
 
 
-def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str] | None:
+def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool] | None:
     """The span after the last written answer marker of the kinds in ``which``."""
     found: list[tuple[int, int, str]] = []
     if "final_answer" in which:
@@ -214,7 +225,8 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str] | Non
         if inner and re.search(r"[a-z]{3,}\s", span[: inner.start()]):
             span = _clean_group(inner.group(1))
         if span and span.lower() not in _NOT_ANSWERS:
-            return span, kind
+            line = region[end:].split("\n", 1)[0]
+            return span, kind, bool(_HEDGE_IN_LINE.search(line))
         del start
     return None
 
@@ -244,7 +256,7 @@ def extract_answer(
                 for b in boxes:
                     if b not in distinct:
                         distinct.append(b)
-                return Extraction(boxes[-1], "boxed", distinct)
+                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2]))
         elif strategy == "answer_tag":
             tags = _ANSWER_TAG.findall(region)
             if tags:
@@ -258,7 +270,7 @@ def extract_answer(
                 group = (strategy, nxt)
             got = _marker_answer(region, group)
             if got:
-                return Extraction(got[0], got[1], [got[0]])
+                return Extraction(got[0], got[1], [got[0]], hedged=got[2])
         elif strategy == "last_number":
             nums = _NUMBER.findall(region)
             if nums:

@@ -347,6 +347,8 @@ def grade(
             else:
                 details["candidates"] = finals
                 return MathResult("incorrect", pred, "guard", "several_boxed_answers", details)
+    if ex.hedged and _gold_value_count(normalize(_unwrap_gold(gold))) == 1:
+        return MathResult("incorrect", pred, "guard", "hedged_answer", details)
     if has_hedge(pred) and not has_hedge(gold) and interval_union(normalize(pred)) is None:
         if gold_values > 1:
             pred = re.sub(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\lor|\\vee", ",", pred)

@@ -116,7 +116,13 @@ def normalize(ans: str) -> str:
 def strip_assignment(s: str) -> str:
     """``x=3`` -> ``3`` (a single-letter variable, one '=')."""
     m = re.match(r"^[a-zA-Z](?:_\{?\w+\}?)?=([^=<>]+)$", s)
-    return m.group(1) if m else s
+    if m:
+        return m.group(1)
+    m = re.match(r"^(-?)(\d*)[a-zA-Z]=([^=<>]+)$", s)  # -x=3 is x=-3; 2x=6 is x=3
+    if m and (m.group(1) or m.group(2)):
+        coef = int(m.group(2) or 1) * (-1 if m.group(1) else 1)
+        return f"-({m.group(3)})" if coef == -1 else f"\\frac{{{m.group(3)}}}{{{coef}}}"
+    return s
 
 
 # --------------------------------------------------------------------------- numbers
@@ -201,8 +207,8 @@ def close(gold: Fraction, pred: Fraction, pred_digits: int, gold_digits: int, re
     (when it has at least 6 significant digits). Never an absolute tolerance."""
     if gold == pred:
         return True
-    if not (pred_digits or gold_digits or rel_tol is not None):
-        return False
+    if not (pred_digits or gold_digits >= 6 or rel_tol is not None):
+        return False  # exact values (2.5e6 is exactly 2500000) are compared exactly
     scale = max(abs(gold), abs(pred))
     diff = abs(gold - pred)
     tol = DEFAULT_FLOAT_REL_TOL if rel_tol is None else rel_tol

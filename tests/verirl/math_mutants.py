@@ -68,7 +68,7 @@ def mutants(gold: str, ans: str) -> Iterator[tuple[str, str]]:
     yield from _digit_mutants(ans)
     num = parse_number(normalize(ans))
     gnum = parse_number(normalize(gold))
-    if num is None or num.value != 0:
+    if (num is None or num.value != 0) and "\\pm" not in ans:  # -(+-3) is +-3 again
         yield "sign", ans[1:] if ans.startswith("-") else "-" + ans if not ans.startswith("(") else "-" + ans
     if num is not None and num.value != 0 and not num.percent:
         yield "x10", str(num.value * 10) if num.value.denominator == 1 else f"{float(num.value * 10)!r}"
