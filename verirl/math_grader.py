@@ -250,10 +250,9 @@ def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, s
 # --------------------------------------------------------------------------- the gold
 
 
-def _label_problem(gold: Any) -> str | None:
+@lru_cache(maxsize=16384)
+def _label_problem(gold: str) -> str | None:
     """Why ``gold`` cannot be graded against (policy rule 14), or None."""
-    if not isinstance(gold, str):
-        return f"the ground-truth answer must be a string, got {type(gold).__name__}"
     if not gold.strip():
         return "the ground-truth answer is empty; check the dataset's answer column (answer_key)"
     n = normalize(gold)
@@ -275,6 +274,7 @@ def _label_problem(gold: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=16384)
 def _gold_value_count(norm_gold: str) -> int:
     got = split_list(norm_gold)
     if got is None:
@@ -322,6 +322,8 @@ def grade(
     rel_tol: float | None = None,
 ) -> MathResult:
     """Grade one completion against one gold answer."""
+    if not isinstance(gold, str):
+        return _error(gold, f"the ground-truth answer must be a string, got {type(gold).__name__}")
     problem = _label_problem(gold)
     if problem:
         return _error(gold, problem)
@@ -367,6 +369,7 @@ def grade(
     return MathResult("correct" if equal else "incorrect", pred, layer, None, details)
 
 
+@lru_cache(maxsize=16384)
 def _unwrap_gold(gold: str) -> str:
     """A gold written as a whole answer (``$\\boxed{7}$``) is graded by its box."""
     found = [(b, st, en) for b, st, en in _boxes(gold) if b.strip()]

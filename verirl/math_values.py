@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 DEFAULT_FLOAT_REL_TOL = 1e-6
 
@@ -77,6 +78,7 @@ def _join_spaces(s: str) -> str:
 
 
 
+@lru_cache(maxsize=65536)
 def normalize(ans: str) -> str:
     """A canonical spelling of an answer (safe rewrites only; tokens are never joined)."""
     s = _strip_outer(ans)
@@ -149,6 +151,7 @@ def _sig(body: str) -> int:
     return len(body.replace(",", "").replace(".", "").lstrip("0")) if "." in body else 0
 
 
+@lru_cache(maxsize=65536)
 def parse_number(s: str) -> Number | None:
     """A plain number written in ``s`` (already normalised), or None."""
     if not s or len(s) > 80:
@@ -309,6 +312,7 @@ def _expand_pm(s: str) -> list[str] | None:
     return [f"{a}+{b}", f"{a}-({b})"]
 
 
+@lru_cache(maxsize=65536)
 def split_list(s: str) -> tuple[str, list[str]] | None:
     """(kind, items) when ``s`` is a set, tuple, bare list, ``\\pm`` pair or ``x=.., y=..``."""
     s = s.strip()
@@ -419,6 +423,7 @@ def _one_inequality(s: str) -> Piece | None:
     return None
 
 
+@lru_cache(maxsize=65536)
 def interval_union(s: str) -> Union | None:
     """``s`` read as a union of intervals (interval or inequality notation), or None."""
     s = s.strip()

@@ -155,3 +155,18 @@ def test_bad_label_through_scoring():
     out = score_item({"task": "math", "completion": "\\boxed{7}", "answer": ""})
     assert out["verdict"] == "error" and out["reward"] is None
     assert out["details"]["error"]["code"] == "invalid_label"
+
+
+def _adversarial_rows():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "adversarial_math.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("row", _adversarial_rows(), ids=lambda r: f"rule{r['rule']}")
+def test_fresh_adversarial_batch(row):
+    """Cases written from the policy text after the grader was built (issue 11's own-adversary batch)."""
+    res = grade(row["completion"], row["gold"])
+    assert res.verdict == row["expected"], res
