@@ -170,3 +170,10 @@ def test_fresh_adversarial_batch(row):
     """Cases written from the policy text after the grader was built (issue 11's own-adversary batch)."""
     res = grade(row["completion"], row["gold"])
     assert res.verdict == row["expected"], res
+
+
+def test_missing_label_through_scoring():
+    from verirl.scoring import score_item
+
+    out = score_item({"task": "math", "completion": "\\boxed{7}"})
+    assert out["verdict"] == "error" and out["details"]["error"]["code"] == "invalid_label"
