@@ -35,7 +35,7 @@ _BOX = re.compile(r"\\(?:boxed|fbox)(\s*)")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 # "the final answer is X" and its translations: the phrase commits to what follows.
 _FINAL = re.compile(
-    r"(?:\bfinal\s+answer\s*(?:is|was|will\s+be|would\s+be)?\s*[:=：]?"
+    r"(?:\bfinal\s+answer\s*(?:(?:is|was|will\s+be|would\s+be)\s*[:=：]?|[:=：]|(?=\*\*|\s*\n|\s*\$|\s*\\\(|\s*\\boxed))"
     r"|\b(?:the|my|our)\s+answer\s+(?:is|would\s+be|will\s+be)\s*[:=：]?"
     r"|\bthe\s+answer\s*[:=：]"
     r"|答案(?:是|为|應為|应为)\s*[:：]?"
@@ -181,14 +181,28 @@ def take_span(text: str, pos: int = 0) -> str:
     elif rest.startswith("$"):
         j = _closing_dollar(rest, 1, False)
         if j > 0 and "\n" not in rest[1:j]:
-            return _clean_group(rest[1:j])
+            parts = [_clean_group(rest[1:j])]
+            # "$x = 1$ or $x = 3$", "$1$, $2$ and $3$": one answer written in several groups
+            while True:
+                m = re.compile(r"[ \t]*(,[ \t]*(?:and|or)?|and|or)[ \t]+\$|[ \t]*,[ \t]*\$").match(rest, j + 1)
+                if not m:
+                    break
+                k = _closing_dollar(rest, m.end(), False)
+                if k < 0 or "\n" in rest[m.end() : k]:
+                    break
+                word = (m.group(1) or ",").strip(" \t,")
+                parts.append(f" \\text{{ {word} }} " if word else ", ")
+                parts.append(_clean_group(rest[m.end() : k]))
+                j = k
+            return "".join(parts)
     if rest.startswith("**"):
         j = rest.find("**", 2)
         if j > 2:
             return _clean_group(rest[2:j])
     end = _SENTENCE_END.search(rest)
     span = rest[: end.start()] if end else rest
-    span = re.sub(r"\s+(?:I hope it is correct|which is|because|since)\b.*$", "", span, flags=re.IGNORECASE)
+    span = re.sub(r",?\s+(?:I hope it is correct|which is|which|because|since|as|so|where|or\s+equivalently|"
+                  r"or\s+equally|or\s+simply|i\.e\.)\b.*$", "", span, flags=re.IGNORECASE | re.DOTALL)
     return _clean_group(span)
 
 

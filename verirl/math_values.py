@@ -242,7 +242,7 @@ def numbers_equal(gold: Number, pred: Number, rel_tol: float | None) -> bool:
 
 _LETTER = re.compile(r"^\(?([A-Ea-e])\)?$")
 _WORD_RE = re.compile(r"^[A-Za-z][A-Za-z' \-]*$")
-_HEDGE_RE = re.compile(r"\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee|\\text\{\s*and\s*/\s*or\s*\}|\(or\b|\bpossibly\b")
+_HEDGE_RE = re.compile(r"\\text\{\s*or\s*\}|\bor\b(?!\s+(?:equivalently|equally|simply|in\s+other))|\\lor|\\vee|\\text\{\s*and\s*/\s*or\s*\}|\(or\b|\bpossibly\b")
 
 
 def has_hedge(s: str) -> bool:

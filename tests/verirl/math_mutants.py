@@ -22,6 +22,7 @@ TEMPLATES = (
     "Some work.\n#### {}",
     "Some work.\n\n**Final answer:** ${}$",
     "Reasoning first.\nAnswer: ${}$",
+    "Putting it together, the final answer is ${}$. I hope it is correct.",
 )
 
 
