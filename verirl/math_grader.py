@@ -41,6 +41,7 @@ from verirl.math_values import (
     normalize,
     numbers_equal,
     parse_number,
+    power_log10,
     split_list,
     strip_assignment,
 )
@@ -232,6 +233,10 @@ def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, s
         return numbers_equal(gn, pn, rel_tol), "numeric"
     if gn is not None and as_word(np_) is not None:
         return False, "text"
+    for a, b in ((gn, np_), (pn, ng)):
+        size = power_log10(b) if a is not None else None
+        if size is not None and size > 400:  # a plain number against a power with over 400 digits
+            return False, "numeric"
     gi, pi = interval_union(ng), interval_union(np_)
     if gi is not None and pi is not None and (gi.notation != "tuple" or pi.notation != "tuple"):
         return intervals_equal(gi, pi, lambda a, b: compare(a, b, rel_tol)[0]), "interval"

@@ -131,6 +131,9 @@ RULES: list[tuple[str, str, str, str]] = [
     ("12", "even", "\\boxed{odd}", I),
     # rule 13: pathological answers never hang here (the process deadline is the pool's)
     ("13", "7", "\\boxed{" + "+".join(["1"] * 3000) + "}", I),
+    ("13", "7", "The answer is $9^{9^{9^{9}}}$.", I),
+    ("13", "1024", "\\boxed{10^{10^{10}}}", I),
+    ("13", "1024", "\\boxed{2^{10}}", C),
 ]
 
 
