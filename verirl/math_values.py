@@ -174,6 +174,10 @@ def parse_number(s: str) -> Number | None:
             v *= Fraction(10) ** e
             digits = digits or len(body.replace(",", "").lstrip("0").rstrip("0")) if "e" in s.lower() else digits
         return Number(-v if sign == "-" else v, digits, bool(pct))
+    m = re.match(r"^([+-]?)10\^(?:\{([+-]?\d{1,3})\}|(\d))$", s)  # 10^{-5}
+    if m:
+        v = Fraction(10) ** int(m.group(2) or m.group(3))
+        return Number(-v if m.group(1) == "-" else v, 0, False)
     m = _DEC_COMMA_RE.match(s)
     if m and (len(m.group(3)) != 3 or m.group(2) == "0" or len(m.group(2)) > 3):
         sign, a, b, pct = m.groups()
