@@ -231,7 +231,7 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
         found += [(m.start(), m.end(), "final_answer") for m in _STRONG_FINAL.finditer(region)]
     if "answer_line" in which:
         found += [(m.start(), m.end(), "answer_line") for m in _LINE.finditer(region)]
-    for start, end, kind in sorted(found, reverse=True):
+    for _start, end, kind in sorted(found, reverse=True):
         span = take_span(region, end)
         # "Final Answer: The final answer is $7$." -> the later, inner marker already won;
         # "Final Answer: The volume is 120." -> the sentence's "is X".
@@ -241,7 +241,6 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
         if span and span.lower() not in _NOT_ANSWERS:
             line = region[end:].split("\n", 1)[0]
             return span, kind, bool(_HEDGE_IN_LINE.search(line))
-        del start
     return None
 
 

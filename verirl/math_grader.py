@@ -32,12 +32,11 @@ from functools import lru_cache
 from typing import Any
 
 from verirl.extract import Extraction, _boxes, answer_region, boxed_answers, extract_answer
+from verirl.math_intervals import interval_union, intervals_equal
 from verirl.math_values import (
     as_choice,
     as_word,
     has_hedge,
-    interval_union,
-    intervals_equal,
     normalize,
     numbers_equal,
     parse_number,
@@ -308,7 +307,7 @@ def _final_statement_boxes(text: str) -> list[str]:
 _SEPARATORS = re.compile(r"(?:\s|,|;|\$|\\quad|\\qquad|\\[,;]|\\text\{\s*and\s*\}|\band\b|\\\)|\\\()*")
 
 
-def _error(gold: Any, message: str) -> MathResult:
+def _error(message: str) -> MathResult:
     return MathResult(
         "error",
         None,
@@ -328,10 +327,10 @@ def grade(
 ) -> MathResult:
     """Grade one completion against one gold answer."""
     if not isinstance(gold, str):
-        return _error(gold, f"the ground-truth answer must be a string, got {type(gold).__name__}")
+        return _error(f"the ground-truth answer must be a string, got {type(gold).__name__}")
     problem = _label_problem(gold)
     if problem:
-        return _error(gold, problem)
+        return _error(problem)
     gold = _unwrap_gold(gold)
     ex: Extraction = extract_answer(completion, strategies, think)
     if ex.answer is None:
@@ -370,7 +369,7 @@ def grade(
             return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
     equal, layer = compare(gold, pred, rel_tol)
     if layer == "unparsed" and not _mv_parse(gold) and as_word(norm_gold) is None:
-        return _error(gold, f"the ground-truth answer {gold[:80]!r} could not be read as math; fix the label")
+        return _error(f"the ground-truth answer {gold[:80]!r} could not be read as math; fix the label")
     return MathResult("correct" if equal else "incorrect", pred, layer, None, details)
 
 

@@ -1,6 +1,7 @@
-"""How a math answer is read: normalisation, numbers, choices, words, intervals and lists.
+"""How a math answer is read: normalisation, numbers, choices, words and lists.
 
-The pieces :mod:`verirl.math_grader` compares with (policy rules 4 to 12). Everything here
+The pieces :mod:`verirl.math_grader` compares with (policy rules 4 to 12; intervals live in
+:mod:`verirl.math_intervals`). Everything here
 works on tokens: whitespace between two numbers is a boundary (``3 4`` is two numbers,
 ``1, 125`` two values, ``2 1/2`` a mixed number), never deleted to join them.
 """
@@ -8,7 +9,6 @@ works on tokens: whitespace between two numbers is a boundary (``3 4`` is two nu
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -172,7 +172,6 @@ def parse_number(s: str) -> Number | None:
             if abs(e) > 400:
                 return None
             v *= Fraction(10) ** e
-            digits = digits or len(body.replace(",", "").lstrip("0").rstrip("0")) if "e" in s.lower() else digits
         return Number(-v if sign == "-" else v, digits, bool(pct))
     m = re.match(r"^([+-]?)10\^(?:\{([+-]?\d{1,3})\}|(\d))$", s)  # 10^{-5}
     if m:
@@ -283,7 +282,7 @@ def as_word(s: str) -> str | None:
 # --------------------------------------------------------------------------- lists, sets, tuples
 
 
-def _split_top(s: str, seps: str = ",") -> list[str]:
+def split_top(s: str, seps: str = ",") -> list[str]:
     parts, depth, cur, k = [], 0, [], 0
     while k < len(s):
         c = s[k]
@@ -323,14 +322,14 @@ def split_list(s: str) -> tuple[str, list[str]] | None:
     if len(s) > 2000:
         return None
     m = re.fullmatch(r"\\\{(.*)\\\}", s, re.DOTALL) or re.fullmatch(r"\{(.*)\}", s, re.DOTALL)
-    if m and _split_top(m.group(1)) and (m.group(1).count("{") == m.group(1).count("}")):
+    if m and split_top(m.group(1)) and (m.group(1).count("{") == m.group(1).count("}")):
         inner = m.group(1).strip()
-        return "set", [] if not inner else [p for p in _split_top(inner) if p]
+        return "set", [] if not inner else [p for p in split_top(inner) if p]
     for o, c in ("()", "[]"):
         if s.startswith(o) and s.endswith(c) and len(s) > 2:
             inner = s[1:-1]
-            if _split_top(inner + ",")[-1] == "" and _balanced(inner):
-                parts = _split_top(inner)
+            if split_top(inner + ",")[-1] == "" and balanced(inner):
+                parts = split_top(inner)
                 if len(parts) >= 2:
                     return f"tuple{o}{c}", parts
     pm = _expand_pm(s)
@@ -339,7 +338,7 @@ def split_list(s: str) -> tuple[str, list[str]] | None:
     text = s
     if re.search(r"\b(?:and|or)\b|\\lor|\\vee", s):
         text = re.sub(r",?\s*(?:\\text\{\s*(?:and|or)\s*\}|\b(?:and|or)\b|\\lor|\\vee)\s*", ", ", s)
-    parts = [p for p in _split_top(text) if p]
+    parts = [p for p in split_top(text) if p]
     if len(parts) < 2:
         return "bare", parts
     assigns = [re.fullmatch(r"([a-zA-Z])(?:_\{?\w+\}?)?\s*=\s*([^=]+)", p) for p in parts]
@@ -349,133 +348,13 @@ def split_list(s: str) -> tuple[str, list[str]] | None:
     return "bare", [strip_assignment(p) for p in parts]
 
 
-def _balanced(s: str) -> bool:
+def balanced(s: str) -> bool:
     depth = 0
     for c in s:
         depth += (c in "([{") - (c in ")]}")
         if depth < 0:
             return False
     return depth == 0
-
-
-# --------------------------------------------------------------------------- intervals and inequalities
-
-_INF = {"\\infty", "+\\infty", "\\inf", "∞", "oo", "+oo", "infty", "\\infinity"}
-_NINF = {"-\\infty", "-\\inf", "-∞", "-oo", "-infty"}
-_REALS = re.compile(r"^(?:\\mathbb\{R\}|\\R|\\reals|all\s+real\s+numbers|\(-\\infty,\\?\+?\\infty\))$", re.IGNORECASE)
-_REL = r"(\\le|\\ge|<|>|\\lt|\\gt)"
-
-
-@dataclass(frozen=True)
-class Piece:
-    lo: str  # "-inf" or an endpoint expression
-    lo_closed: bool
-    hi: str
-    hi_closed: bool
-
-
-@dataclass(frozen=True)
-class Union:
-    pieces: tuple[Piece, ...]
-    notation: str  # interval | inequality | tuple | empty
-
-
-def _endpoint(s: str) -> str:
-    s = s.strip()
-    if s in _INF:
-        return "inf"
-    if s in _NINF:
-        return "-inf"
-    return s
-
-
-def _one_interval(s: str) -> Piece | None:
-    m = re.fullmatch(r"([\(\[\]])(.*)([\)\]\[])", s.strip(), re.DOTALL)
-    if not m or not _balanced(m.group(2)):
-        return None
-    parts = _split_top(m.group(2))
-    if len(parts) != 2 or not all(parts):
-        return None
-    lo, hi = _endpoint(parts[0]), _endpoint(parts[1])
-    return Piece(lo, m.group(1) == "[", hi, m.group(3) == "]")
-
-
-def _rel_kind(r: str) -> tuple[str, bool]:
-    return ({"\\le": "<", "\\lt": "<", "<": "<", "\\ge": ">", "\\gt": ">", ">": ">"}[r], r in ("\\le", "\\ge"))
-
-
-def _one_inequality(s: str) -> Piece | None:
-    toks = re.split(_REL, s.strip())
-    if len(toks) == 3:
-        a, r, b = (t.strip() for t in toks)
-        kind, closed = _rel_kind(r)
-        if re.fullmatch(r"[a-zA-Z]", a) and b and not re.search(r"[a-zA-Z]{1}(?![a-zA-Z\\{])", b.replace("\\infty", "")):
-            return Piece("-inf", False, b, closed) if kind == "<" else Piece(b, closed, "inf", False)
-        if re.fullmatch(r"[a-zA-Z]", b) and a:
-            return Piece(a, closed, "inf", False) if kind == "<" else Piece("-inf", False, a, closed)
-        return None
-    if len(toks) == 5:
-        a, r1, v, r2, b = (t.strip() for t in toks)
-        if not re.fullmatch(r"[a-zA-Z](?:\([a-z]\))?", v):
-            return None
-        k1, c1 = _rel_kind(r1)
-        k2, c2 = _rel_kind(r2)
-        if k1 == k2 == "<":
-            return Piece(_endpoint(a), c1, _endpoint(b), c2)
-        if k1 == k2 == ">":
-            return Piece(_endpoint(b), c2, _endpoint(a), c1)
-    return None
-
-
-@lru_cache(maxsize=65536)
-def interval_union(s: str) -> Union | None:
-    """``s`` read as a union of intervals (interval or inequality notation), or None."""
-    s = s.strip()
-    if s == "\\emptyset":
-        return Union((), "empty")
-    s = re.sub(r"^[a-zA-Z]\s*\\in\s*", "", s)
-    if _REALS.match(s):
-        return Union((Piece("-inf", False, "inf", False),), "interval")
-    pieces = _split_top(s, "") if False else re.split(r"\\cup|∪", s)
-    if len(pieces) >= 1 and all(_one_interval(p) for p in pieces):
-        got = tuple(p for p in (_one_interval(q) for q in pieces) if p)
-        plain_pair = len(got) == 1 and s.startswith("(") and s.endswith(")") and "inf" not in (got[0].lo, got[0].hi)
-        return Union(got, "tuple" if plain_pair else "interval")
-    ors = re.split(r"\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee|,", s)
-    if all(_one_inequality(p) for p in ors):
-        return Union(tuple(p for p in (_one_inequality(q) for q in ors) if p), "inequality")
-    ands = re.split(r"\\text\{\s*and\s*\}|\band\b|\\land|\\wedge", s)
-    if len(ands) == 2 and all(_one_inequality(p) for p in ands):
-        a, b = (_one_inequality(p) for p in ands)
-        assert a is not None and b is not None
-        if a.lo == "-inf" and b.hi == "inf":
-            a, b = b, a
-        if a.hi == "inf" and b.lo == "-inf":
-            return Union((Piece(a.lo, a.lo_closed, b.hi, b.hi_closed),), "inequality")
-    return None
-
-
-def intervals_equal(g: Union, p: Union, same: Callable[[str, str], bool]) -> bool:
-    if len(g.pieces) != len(p.pieces):
-        return False
-
-    def eq(a: Piece, b: Piece) -> bool:
-        if a.lo_closed != b.lo_closed or a.hi_closed != b.hi_closed:
-            return False
-        for x, y in ((a.lo, b.lo), (a.hi, b.hi)):
-            if (x in ("inf", "-inf") or y in ("inf", "-inf")) and x != y:
-                return False
-            if x not in ("inf", "-inf") and not same(x, y):
-                return False
-        return True
-
-    unused = list(p.pieces)
-    for a in g.pieces:
-        hit = next((k for k, b in enumerate(unused) if eq(a, b)), None)
-        if hit is None:
-            return False
-        unused.pop(hit)
-    return True
 
 
 # --------------------------------------------------------------------------- huge powers (policy rule 13)
