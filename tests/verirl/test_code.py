@@ -83,7 +83,7 @@ def test_call_format_function_and_solution_class():
 def test_call_eq_override_cannot_fake_equality():
     t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
     cheat = "class Any:\n    def __eq__(self, o): return True\ndef f(x):\n    return Any()"
-    assert verdict(code_item(cheat, t)) == ("incorrect", "runtime_error")  # not JSON-serialisable
+    assert verdict(code_item(cheat, t)) == ("incorrect", "wrong_answer")  # not plain data: stays in the program
     cheat2 = "class Int(int):\n    def __eq__(self, o): return True\ndef f(x):\n    return Int(7)"
     assert verdict(code_item(cheat2, t)) == ("incorrect", "wrong_answer")  # serialised as 7
 
@@ -91,7 +91,7 @@ def test_call_eq_override_cannot_fake_equality():
 def test_call_cannot_write_a_fake_result():
     t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
     cheat = "import os\nos.write(3, b'42')\ndef f(x):\n    import os; os._exit(0)"
-    assert verdict(code_item(cheat, t)) == ("incorrect", "wrong_answer")
+    assert verdict(code_item(cheat, t))[0] == "incorrect"  # fd 3 is the judge's request pipe, read-only
 
 
 def test_assert_early_exit_fails():
