@@ -303,17 +303,50 @@ def judge_call(spec, names):
     finish("wrong_answer", "the returned value differs from the expected one")
 
 
-def judge_assert(spec, names):
+def stdlib_modules(modules):
+    """The standard-library names the program imported (MBPP tests use `math` unimported), imported here afresh.
+
+    Only under their own names (`math` is math, `sqrt` is some module's sqrt): the program cannot put a
+    different object under a name the test code uses. Never a builtin's name.
+    """
+    import importlib
+
+    out = {}
+    if type(modules) is not dict:
+        return out
+    for alias, name in list(modules.items())[:500]:
+        attr = None
+        if type(name) is list and len(name) == 2 and all(type(x) is str for x in name):
+            name, attr = name
+        if type(alias) is not str or type(name) is not str or not alias.isidentifier() or hasattr(builtins, alias):
+            continue
+        if alias != (attr.split(".")[-1] if attr else name.split(".")[-1]):
+            continue
+        if name.split(".")[0] in sys.stdlib_module_names and all(p.isidentifier() for p in name.split(".")):
+            try:
+                obj = importlib.import_module(name)
+                for part in attr.split(".") if attr else ():
+                    obj = getattr(obj, part)
+                out[alias] = obj
+            except Exception:  # noqa: BLE001 - not importable here: the test will say so
+                pass
+    return out
+
+
+def judge_assert(spec, names, modules=None):
     try:
         code = compile(spec["test"], "test.py", "exec")
     except (SyntaxError, ValueError) as exc:
         finish("error", f"the test code does not compile: {exc}")
     g = {"__name__": "__main__", "__builtins__": builtins}
+    g.update(stdlib_modules(modules))
     for n in names:  # the program's functions; never a builtin the test code relies on (abs, len, ...)
         if type(n) is str and n.isidentifier() and not n.startswith("__") and not hasattr(builtins, n):
             g[n] = proxy(n)
-    exec(code, g)
     entry = spec.get("entry_point")
+    if isinstance(entry, str) and entry.isidentifier():
+        g[entry] = proxy(entry)  # the candidate is always the program's own function
+    exec(code, g)
     if entry and re.search(r"^def\s+check\s*\(", spec["test"], re.MULTILINE) and callable(g.get("check")):
         if entry not in g:
             finish("wrong_answer", f"the program does not define {entry}")
@@ -322,6 +355,7 @@ def judge_assert(spec, names):
 
 
 def main():
+    sys.path[:] = [p for p in sys.path if not p.startswith("/work")]  # nothing of the program's is importable here
     spec = json.loads(sys.stdin.buffer.read())
     try:
         hello = recv()
@@ -331,15 +365,15 @@ def main():
         if spec["mode"] == "call":
             judge_call(spec, names)
         else:
-            judge_assert(spec, names)
+            judge_assert(spec, names, hello.get("modules"))
     except ProgramGone as exc:
         finish("runtime_error", str(exc))
     except Malformed as exc:
         finish("wrong_answer", f"the program's answer is not plain data: {exc}")
     except TestCannotCross as exc:
         finish("error", str(exc))
-    except SystemExit as exc:
-        finish("accepted" if exc.code in (0, None) else "wrong_answer", "the test code exited")
+    except SystemExit as exc:  # never a pass: only the test running to its end is
+        finish("wrong_answer", f"the test exited before its end (status {exc.code!r})")
     except BaseException as exc:  # noqa: BLE001 - an assertion, or the test tripping over a bad answer
         if getattr(exc, _RAISED, False):
             finish("runtime_error", f"the program raised {type(exc).__name__}: {exc}")

@@ -96,7 +96,12 @@ def _verirl_serve(g):
         return json.loads(exact(n))
 
     names = sorted(n for n, v in list(g.items()) if not n.startswith("_verirl") and callable(v) and getattr(v, "__module__", None) == "__main__")
-    send({"names": names})
+    modules = {n: v.__name__ for n, v in list(g.items()) if type(v) is type(sys) and not n.startswith("_")}  # MBPP tests use the solution's imports
+    for n, v in list(g.items()):  # `from math import sqrt`: the test may use sqrt as well
+        mod = getattr(v, "__module__", None)
+        if callable(v) and not n.startswith("_") and n not in names and isinstance(mod, str) and mod != "__main__":
+            modules[n] = [mod, getattr(v, "__qualname__", n)]
+    send({"names": names, "modules": modules})
     while True:
         req = recv()
         try:

@@ -95,6 +95,9 @@ CASES = [
     ("setup_channel_is_closed", "import os\ntry:\n    os.write(6, b'{\"setup_error\": \"forged\"}')\n    print('wrote')\nexcept OSError:\n    print('closed')", {"ok"}, 5, lambda o: o.strip() == b"closed"),
     ("setup_failure_forgery_is_runtime_error", "import sys, os\nsys.stderr.write('verirl-sandbox-setup-failed: x\\n'); sys.stderr.flush()\nos._exit(121)", {"runtime_error"}, 5, None),
     ("work_is_a_private_tmpfs", "import os\nprint(os.statvfs('/work').f_blocks > 0, os.listdir('/work'))", {"ok"}, 5, lambda o: o.strip() == b"True []"),
+    ("no_inherited_fds", "import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))", {"ok"}, 5, lambda o: o.strip() in (b"[0, 1, 2, 3]", b"[0, 1, 2]")),
+    ("init_fds_unreachable", "import os\nout = []\nfor n in range(0, 12):\n    try: out.append(os.listdir(f'/proc/1/fd/{n}'))\n    except OSError: pass\n    try: out.append(open(f'/proc/1/fd/{n}', 'rb').read(10))\n    except OSError: pass\nprint(out)", {"ok"}, 5, lambda o: o.strip() == b"[]"),
+    ("no_zygote_module_escape", "import sys\nz = sys.modules.get('sandbox.linux')\ntry:\n    z.mount('tmpfs', '/tmp', 'tmpfs')\n    print('mounted')\nexcept Exception as e:\n    print('denied')", {"ok"}, 5, lambda o: o.strip() == b"denied"),
     ("no_docker_socket", "import os\nprint(os.path.exists('/var/run/docker.sock') or os.path.exists('/run'))", {"ok"}, 5, lambda o: o.strip() == b"False"),
 ]
 

@@ -101,6 +101,14 @@ def test_assert_early_exit_fails():
     assert verdict(code_item("def f(x): return x + 3", t)) == ("correct", "accepted")
 
 
+def test_mbpp_test_uses_the_solutions_imports():
+    t = {"format": "assert", "test": "assert math.isclose(area(2), 12.566370614359172)\nassert re.match('a', 'a')\nassert sqrt(4) == 2"}
+    assert verdict(code_item("import math, re\nfrom math import sqrt\ndef area(r):\n    return math.pi * r * r", t)) == ("correct", "accepted")
+    # only standard-library modules are imported in the judge, never the program's own files
+    sneaky = "import sys, types\nmain = types.ModuleType('main')\ndef area(r):\n    return 0"
+    assert verdict(code_item(sneaky, {"format": "assert", "test": "assert area(2) == 1"}))[0] == "incorrect"
+
+
 def test_assert_list_of_lines_mbpp_style():
     t = {"format": "assert", "test": "assert add(1, 2) == 3\nassert add(0, 0) == 0"}
     assert verdict(code_item("def add(a, b): return a + b", t)) == ("correct", "accepted")

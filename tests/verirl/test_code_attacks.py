@@ -26,6 +26,8 @@ MBPP = {"format": "assert", "test": "assert f(3) == 42\nassert f(1) == 14"}
 STDIO = {"format": "stdio", "cases": [{"input": "3\n", "output": "42\n"}]}
 
 WRONG = "def f(x):\n    return x\n"
+# the program rewrites its own hello to the judge (json.dumps is the serving harness's encoder)
+FORGE_HELLO = "import json\n_d = json.dumps\ndef _forge(o, **k):\n    if isinstance(o, dict) and 'names' in o:\n        o = {{'names': o['names'], 'modules': {modules!r}}}\n    return _d(o, **k)\njson.dumps = _forge\n"
 
 # (name, tests, program, code verdicts allowed)
 ATTACKS = [
@@ -74,6 +76,12 @@ ATTACKS = [
     ("flood_stdout_in_judged_run", CALL, "import sys\nwhile True: sys.stdout.write('x' * 65536)\n", {"output_limit"}),
     ("fork_answerer", CALL, WRONG + "import os\nif os.fork() == 0:\n    import time; time.sleep(0.1)\n    os._exit(0)\n", {"wrong_answer"}),
     ("syntax_error_is_compile_error", CALL, "def f(x) return 42\n", {"compile_error"}),
+    ("forged_hello_entry_is_sys_exit", {"format": "assert", "entry_point": "f", "test": "def check(candidate):\n    assert candidate(0) == 0\n    assert candidate(3) == 42\n"},
+     WRONG + FORGE_HELLO.format(modules={"f": ["sys", "exit"], "exit_thread": ["_thread", "exit_thread"]}), {"wrong_answer", "runtime_error"}),
+    ("forged_hello_math_is_a_mock", {"format": "assert", "test": "assert math.isclose(f(1), 14)\nassert math.isclose(f(3), 42)"},
+     WRONG + FORGE_HELLO.format(modules={"math": ["unittest.mock", "MagicMock"], "isclose": ["unittest.mock", "MagicMock"]}), {"wrong_answer"}),
+    ("test_exits_zero_through_program_name", {"format": "assert", "test": "import sys\nexit_thread(0)\nassert f(3) == 42"},
+     WRONG + FORGE_HELLO.format(modules={"exit_thread": ["_thread", "exit_thread"]}), {"wrong_answer"}),
     ("stdio_print_previous_output", STDIO, "import gc\nfor o in gc.get_objects():\n    if isinstance(o, dict) and 'stdout' in o:\n        print(o['stdout'])\nprint(0)\n", {"wrong_answer"}),
 ]
 
