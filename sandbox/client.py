@@ -298,6 +298,8 @@ print(json.dumps(out))
             "cgroups": "v1 memory+pids+cpuacct per slot" if self.cgroups else "unavailable (rlimits only)",
             "rlimits": ["cpu", "address_space", "processes", "file_size", "open_files", "stack", "core"],
             "uid": "one unprivileged uid per concurrent slot",
+            "capabilities": "none (bounding, ambient, permitted sets emptied)",
+            "judge": "a second sandboxed process under another uid, not dumpable, when asked (call/assert tests)",
             "slots": self._slots.n,
             "filesystem": "read-only runtime dirs, private tmpfs /tmp, no host home or /etc secrets",
             "environment": "empty (PATH, HOME, LANG, TMPDIR only)",

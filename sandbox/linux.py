@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 import struct
@@ -88,14 +89,18 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     )
 
 
-def drop_capabilities() -> None:
-    """Empty the bounding, ambient, effective, permitted and inheritable capability sets of this process."""
+@functools.cache
+def cap_last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
+            return int(f.read())
     except OSError:
-        last = 63
-    for cap in range(last + 1):
+        return 63
+
+
+def drop_capabilities() -> None:
+    """Empty the bounding, ambient, effective, permitted and inheritable capability sets of this process."""
+    for cap in range(cap_last_cap() + 1):
         prctl(PR_CAPBSET_DROP, cap)
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
@@ -138,6 +143,7 @@ def _ins(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
+@functools.cache
 def build_filter() -> bytes:
     """A BPF program: deny-list of syscalls (EPERM), no namespace flags in clone, few socket families."""
     LD_W_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06

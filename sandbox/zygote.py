@@ -12,9 +12,9 @@ memory the next run is forked from.
                     the read-only root on a tmpfs (the work directory is copied
                     in, never bind-mounted); feeds stdin, reads the program's
                     output with caps; enforces the deadlines; answers on the
-                    socket. Moved into the slot's CPU-accounting cgroup once the
-                    run starts, so what it does on the run's behalf is charged
-                    to the run.
+                    socket. Its own CPU time from the start of the run (draining
+                    output, feeding input) is added to the run's, so what it
+                    does on the run's behalf is charged to the run.
     C2 init         PID 1 of the new PID namespace: mounts /proc, pivots into
                     the new root, forks the program (and the judge) and waits.
                     When C2 exits the kernel kills everything left in the
@@ -122,6 +122,7 @@ class Cgroups:
 
     def __init__(self) -> None:
         self.paths: dict[str, str] = {}
+        self._ready: dict[int, dict[str, str]] = {}
         try:
             own = {}
             for line in open("/proc/self/cgroup"):
@@ -136,6 +137,8 @@ class Cgroups:
             self.paths = {}
 
     def slot(self, n: int) -> dict[str, str] | None:
+        if n in self._ready:
+            return self._ready[n]
         out = {}
         try:
             for ctrl, base in self.paths.items():
@@ -147,7 +150,10 @@ class Cgroups:
                 out[ctrl] = p
         except OSError:
             return None
-        return out if set(out) == {"memory", "pids", "cpuacct"} else None
+        if set(out) != {"memory", "pids", "cpuacct"}:
+            return None
+        self._ready[n] = out
+        return out
 
 
 def _write(path: str, value: str) -> None:
@@ -551,7 +557,7 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
         cpu0 = int(_read(slot_cg["cpuacct"] + "/cpuacct.usage"))
         for ctrl in ("memory", "pids", "cpuacct"):
             _write(slot_cg[ctrl] + "/cgroup.procs", str(c2))
-        _write(slot_cg["cpuacct"] + "/cgroup.procs", str(os.getpid()))  # our work for this run is its CPU time
+    own0 = time.process_time()  # our own work for this run (draining its output, feeding its input) is charged to it
     t0 = time.monotonic()
     os.write(fds["sync_w"], b"g")
     os.close(fds["sync_w"])
@@ -587,7 +593,7 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
         r, w, _ = select.select(rlist, list(feeds), [], max(0.0, min(deadline - now, tick)) if killed is None else 0.5)
         if slot_cg and killed is None and not c2_done:
             # CPU time of the whole tree (threads and children included), enforced within ~50 ms
-            used = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9
+            used = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9 + time.process_time() - own0
             if used > lim.cpu_time_s + 0.05:
                 killed = "cpu_time"
                 os.kill(c2, signal.SIGKILL)
@@ -642,7 +648,7 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
     cpu = ru.ru_utime + ru.ru_stime
     oom = False
     if slot_cg:
-        cpu = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9
+        cpu = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9 + time.process_time() - own0
         oom = _oom_kills(slot_cg["memory"]) > oom0
     stat_raw = os.read(fds["stat_r"], 4096)
     rep: dict = {"setup_error": None, "compile_error": None}
@@ -719,7 +725,13 @@ def main() -> None:
     except OSError:
         pass
     os.makedirs(STAGE, mode=0o700, exist_ok=True)
+    import traceback  # noqa: F401 - warm in every fork: a Python run must not pay for its import
+
+    linux.cap_last_cap()
+    linux.build_filter()
     cg = Cgroups()
+    for n in range(4 * (os.cpu_count() or 1)):  # created once here, not by every run
+        cg.slot(n)
     ctrl = socket.socket(fileno=0)
     while True:
         try:
