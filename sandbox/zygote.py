@@ -62,6 +62,7 @@ SETUP_FD = 6  # the set-up channel's number in C3/C4 (closed before the program'
 JUDGE_RESULT_CAP = 64 * 1024
 JUDGE_LOG_CAP = 64 * 1024
 SETUP_CAP = 64 * 1024
+WARM_MODULES = ("traceback", "base64", "re", "math", "collections", "itertools", "functools", "heapq", "bisect", "importlib")
 
 
 # --------------------------------------------------------------------------- framing
@@ -725,8 +726,8 @@ def main() -> None:
     except OSError:
         pass
     os.makedirs(STAGE, mode=0o700, exist_ok=True)
-    import traceback  # noqa: F401 - warm in every fork: a Python run must not pay for its import
-
+    for mod in WARM_MODULES:  # imported once here, warm in every fork: a Python run does not pay for them
+        __import__(mod)
     linux.cap_last_cap()
     linux.build_filter()
     cg = Cgroups()
