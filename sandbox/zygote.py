@@ -107,6 +107,11 @@ def recv_msg(sock: socket.socket) -> tuple[dict, dict[str, bytes]] | None:
     if raw is None:
         return None
     header = json.loads(raw)
+    if sock.gettimeout() is not None:
+        # blobs follow the header at once: read them blocking (one allocation each, no partial reads
+        # and re-allocations), bounded by a kernel receive timeout instead
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 30, 0))
     blobs: dict[str, bytes] = {}
     for name, size in header.pop("_blobs", []):
         data = _recv_exact(sock, int(size))

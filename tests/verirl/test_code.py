@@ -327,6 +327,7 @@ def test_chunked_comparison_matches_the_reference_across_chunk_boundaries(monkey
     import verirl.code as code
 
     monkeypatch.setattr(code, "CHUNK", 7)
+    monkeypatch.setattr(code, "LINE_CHUNK", 5)
     rng = random.Random(5)
     pieces = ["1", "2", "1.0", "1.0000001", " ", "  ", "\n", "\n\n", "\t", "ab", "\r\n", "-0", "x"]
     for _ in range(4000):
