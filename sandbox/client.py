@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
+import marshal
 import os
 import random
 import shutil
@@ -319,6 +321,7 @@ print(json.dumps(out))
         judge_source: str | None = None,
         judge_input: bytes = b"",
         filename: str = "main.py",
+        python_after: str | None = None,
     ) -> RunResult:
         with self._slots.acquire() as slot:
             req = {
@@ -337,8 +340,10 @@ print(json.dumps(out))
             blobs = {"stdin": stdin or b""}
             if python_source is not None:
                 blobs["python_source"] = python_source.encode("utf-8", "surrogateescape")
+            if python_after is not None:
+                blobs["python_after"] = _compiled(python_after, "<serve>")
             if judge_source is not None:
-                blobs["judge_source"] = judge_source.encode()
+                blobs["judge_code"] = _compiled(judge_source, "judge.py")
             rep, out = self._call(req, blobs, judge_input if judge_source is not None else None, lim.wall() + 30)
         return _classify(rep, lim, out)
 
@@ -364,6 +369,12 @@ print(json.dumps(out))
 
     def languages(self) -> list[str]:
         return sorted(available_languages())
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(source: str, filename: str) -> bytes:
+    """Our own harness code (never a caller's or a model's), compiled once here instead of in every run."""
+    return marshal.dumps(compile(source, filename, "exec"))
 
 
 def _python_dirs() -> list[str]:
@@ -394,19 +405,22 @@ class Submission:
         source: str | None = None,
         judge: str | None = None,
         judge_input: bytes = b"",
+        after: str | None = None,
     ) -> RunResult:
         """One run of the program; ``source`` (Python only) replaces the program text for this run.
 
         With ``judge`` (Python source), a second sandboxed process runs it beside the program, under
         another uid and not dumpable: the program's fds 3 (in) and 4 (out) are connected to the judge's
         fds 5 (in) and 4 (out); the judge alone writes fd 3, returned as ``RunResult.judge``. The judge's
-        stdin is ``judge_input``, which never enters the program's address space.
+        stdin is ``judge_input``, which never enters the program's address space. ``after`` (Python
+        source, ours) runs in the program's globals once the program's own code has run. Both are
+        compiled once, here.
         """
         lim = limits_for(self.lang, limits or self.base)
         if self.lang.inprocess_python:
             return self.sb._run(
                 lim, python_source=source if source is not None else self.source, stdin=stdin, workdir=self.work,
-                judge_source=judge, judge_input=judge_input,
+                judge_source=judge, judge_input=judge_input, python_after=after,
                 filename=self.lang.source_file if source is None else "solution.py",  # a syntax error quotes this text
             )
         if judge is not None:

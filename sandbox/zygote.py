@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import marshal
 import math
 import os
 import resource
@@ -378,9 +379,10 @@ def _child(role: str, req: dict, blobs: dict[str, bytes], lim: Limits, fds: dict
         finally:
             os._exit(121)
     if role == "judge":
-        _run_python(blobs["judge_source"].decode(), "judge.py")
+        _run_python(None, "judge.py", code=marshal.loads(blobs["judge_code"]))
     if blobs.get("python_source") is not None:
-        _run_python(blobs["python_source"].decode(errors="surrogateescape"), req.get("filename") or "main.py")
+        after = marshal.loads(blobs["python_after"]) if blobs.get("python_after") else None
+        _run_python(blobs["python_source"].decode(errors="surrogateescape"), req.get("filename") or "main.py", after=after)
     try:
         os.execve(req["argv"][0], req["argv"], dict(SANDBOX_ENV))
     except OSError as exc:
@@ -398,8 +400,12 @@ def _std_streams() -> None:
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sin, sout, serr  # type: ignore[misc]
 
 
-def _run_python(source: str, filename: str) -> None:
-    """Compile and run Python source as __main__ in this (fresh, forked) interpreter. Never returns."""
+def _run_python(source: str | None, filename: str, code=None, after=None) -> None:
+    """Compile and run Python source as __main__ in this (fresh, forked) interpreter. Never returns.
+
+    ``code``: our own code object, compiled by the client (the judge), instead of ``source``.
+    ``after``: our own code object run in the same globals once the source has run (a serving harness).
+    """
     import builtins
     import traceback
 
@@ -410,7 +416,8 @@ def _run_python(source: str, filename: str) -> None:
     sys.argv[:] = [filename]
     _std_streams()
     try:
-        code = compile(source, filename, "exec")
+        if code is None:
+            code = compile(source, filename, "exec")
     except (SyntaxError, ValueError) as exc:  # what `python main.py` prints, and exit status 1
         text = "".join(traceback.format_exception_only(type(exc), exc))
         try:
@@ -425,6 +432,8 @@ def _run_python(source: str, filename: str) -> None:
     status = 0
     try:
         exec(code, g)
+        if after is not None:
+            exec(after, g)
     except SystemExit as e:
         c = e.code
         status = c if isinstance(c, int) else (0 if c is None else 1)

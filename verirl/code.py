@@ -244,10 +244,6 @@ def _harness(name: str) -> str:
     return (Path(__file__).parent / f"{name}.py").read_text()
 
 
-def _judged_source(program: str) -> str:
-    return program + "\n\n" + _harness("code_serve")
-
-
 def _judge_verdict(raw: bytes | None) -> tuple[str, str | None]:
     """The judge's one JSON object; anything else (missing, malformed, unknown) is wrong_answer."""
     try:
@@ -351,16 +347,15 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
                 "compile_stderr": cr.stderr[-2000:].decode(errors="replace"),
                 **({"error": cr.detail} if cr.detail else {}),
             }
-        judged = _judged_source(program) if fmt in ("call", "assert") else None
         for i, case in enumerate(cases):
             if fmt == "stdio":
                 res = sub.run(stdin=case["input"].encode())
             elif fmt == "call":
                 spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"]}
-                res = sub.run(source=judged, judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             else:
                 spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point")}
-                res = sub.run(source=judged, judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             note = None
             if res.status == "compile_error":  # Python: the program does not compile; no test can pass
                 return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": total, "compile_stderr": (res.detail or "")[-2000:]}

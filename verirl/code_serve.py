@@ -1,6 +1,6 @@
 # The program side of a judged run (call and assert formats). Not imported by verirl:
-# its text is appended to the model's program and runs in the program's own sandboxed
-# process, after the program's top level. It answers the judge's requests on fds 3
+# it is compiled by the sandbox client and run in the program's own sandboxed process,
+# in the program's globals, after the program's top level. It answers the judge's requests on fds 3
 # (requests in) and 4 (answers out), as tagged JSON. Nothing here is trusted: the
 # program may rewrite all of it, and the judge decodes every answer into builtin types.
 

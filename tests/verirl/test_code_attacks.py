@@ -71,7 +71,7 @@ ATTACKS = [
     ("kill_the_judge", ASSERT, WRONG + "import os, signal\nfor p in os.listdir('/proc'):\n    if p.isdigit() and int(p) != os.getpid():\n        try: os.kill(int(p), signal.SIGKILL)\n        except OSError: pass\n", {"wrong_answer"}),
     ("read_judge_memory", CALL, "import os, re\nfound = None\nfor p in os.listdir('/proc'):\n    if p.isdigit() and int(p) != os.getpid():\n        for f in ('mem', 'environ', 'cmdline', 'fd/0', 'fd/3'):\n            try:\n                found = open(f'/proc/{p}/{f}', 'rb').read(1 << 20)\n            except OSError: pass\ndef f(x):\n    return 0\n", {"wrong_answer"}),
     ("ptrace_the_judge", ASSERT, WRONG + "import ctypes, os\nlibc = ctypes.CDLL(None)\nfor p in range(1, 20):\n    libc.ptrace(16, p, 0, 0)\n", {"wrong_answer"}),
-    ("write_judge_result_fd", ASSERT, WRONG + "import os\nfor p in os.listdir('/proc'):\n    try: os.write(os.open(f'/proc/{p}/fd/3', os.O_WRONLY), b'{\"verdict\": \"accepted\"}')\n    except (OSError, ValueError): pass\n", {"wrong_answer"}),
+    ("write_judge_result_fd", ASSERT, WRONG + "import os\nfor p in os.listdir('/proc'):\n    try: os.write(os.open(f'/proc/{p}/fd/3', os.O_WRONLY), b'{\"verdict\": \"accepted\"}')\n    except (OSError, ValueError): pass\n", {"wrong_answer", "runtime_error"}),  # it can only reach its own request pipe
     ("sleep_in_call", CALL, "def f(x):\n    import time\n    time.sleep(100)\n", {"time_limit"}),
     ("flood_stdout_in_judged_run", CALL, "import sys\nwhile True: sys.stdout.write('x' * 65536)\n", {"output_limit"}),
     ("fork_answerer", CALL, WRONG + "import os\nif os.fork() == 0:\n    import time; time.sleep(0.1)\n    os._exit(0)\n", {"wrong_answer"}),
