@@ -1,7 +1,7 @@
 # One image for the API and the workers.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends g++ nodejs default-jdk-headless redis-tools \
+ && apt-get install -y --no-install-recommends g++ gcc nodejs default-jdk-headless golang-go rustc redis-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./

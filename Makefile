@@ -36,7 +36,9 @@ test-all: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/math_bench.py
+	$(BIN)/python bench/task_bench.py
 	$(BIN)/python bench/code_bench.py
+	$(BIN)/python bench/language_bench.py
 	$(BIN)/python bench/trainer_bench.py
 	$(BIN)/python bench/curation_bench.py
 	$(BIN)/python bench/load.py

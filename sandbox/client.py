@@ -390,9 +390,9 @@ class Submission:
         self.work = work
         self.base = base
         self.compile_result: RunResult | None = None
+        self.compile_limits = limits_for(lang, base, compile_step=True)  # its own, not the run's
         if lang.compile:
-            lim = limits_for(lang, base, compile_step=True)
-            self.compile_result = sb._run(lim, argv=list(lang.compile), workdir=work, work_writable=True)
+            self.compile_result = sb._run(self.compile_limits, argv=list(lang.compile), workdir=work, work_writable=True)
 
     @property
     def compiled(self) -> bool:

@@ -55,6 +55,19 @@ class Language:
     aliases: tuple[str, ...] = ()
 
 
+# The compile step's own limits, whatever the run's: a compiler kept busy by the program
+# (a constexpr or template bomb) is the program's fault, so hitting them is compile_error.
+# A language row's ``compile_limits`` overrides these.
+COMPILE_LIMITS: dict = {
+    "cpu_time_s": 10.0,  # CPU of the whole compiler tree (cc1plus, rustc's threads, go's tools)
+    "wall_time_s": 60.0,  # compilers do not sleep: only a host short of CPU reaches this before the CPU limit
+    "memory_mb": 1024,
+    "address_space_limit": False,
+    "max_processes": 256,
+    "file_size_mb": 64,
+}
+
+
 def real_python() -> str:
     """The interpreter itself, not a pyenv shim (a shim costs a second process start)."""
     return str(Path(sys.executable).resolve())
@@ -73,9 +86,16 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.cpp",
         compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/main", "/work/main.cpp"),
         run=("/work/main",),
-        compile_limits={"cpu_time_s": 30.0, "memory_mb": 1024, "address_space_limit": False, "file_size_mb": 64},
         needs=("/usr/bin/g++",),
-        aliases=("c++", "cpp17", "c++17", "cc", "cxx"),
+        aliases=("c++", "cpp17", "c++17", "cpp14", "c++14", "cpp11", "c++11", "cc", "cxx"),
+    ),
+    "c": Language(
+        name="c",
+        source_file="main.c",
+        compile=("/usr/bin/gcc", "-std=gnu11", "-O2", "-pipe", "-o", "/work/main", "/work/main.c", "-lm"),
+        run=("/work/main",),
+        needs=("/usr/bin/gcc",),
+        aliases=("c99", "c11", "c17", "gcc"),
     ),
     "javascript": Language(
         name="javascript",
@@ -90,10 +110,37 @@ LANGUAGES: dict[str, Language] = {
         source_file="Main.java",
         compile=("/usr/bin/javac", "-J-Xmx512m", "-d", "/work", "/work/Main.java"),
         run=("/usr/bin/java", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work", "Main"),
-        compile_limits={"cpu_time_s": 30.0, "memory_mb": 1536, "address_space_limit": False, "max_processes": 256},
+        compile_limits={"memory_mb": 1536},
         run_limits={"address_space_limit": False, "max_processes": 256, "memory_mb": 768},
         needs=("/usr/bin/java", "/usr/bin/javac"),
-        aliases=("java17",),
+        aliases=("java17", "java11", "java8"),
+    ),
+    "go": Language(
+        name="go",
+        source_file="main.go",
+        # GOCACHE/GOPATH in the private /tmp; the standard library is precompiled read-only under GOROOT.
+        compile=("/usr/bin/env", "GOCACHE=/tmp/.cache/go-build", "GOPATH=/tmp/go", "GO111MODULE=off", "CGO_ENABLED=0",
+                 "/usr/bin/go", "build", "-o", "/work/main", "/work/main.go"),
+        # One P: CPU time is what is judged, and a parallel GC on a many-core host only adds to it.
+        run=("/usr/bin/env", "GOMAXPROCS=1", "/work/main"),
+        run_limits={"max_processes": 128},  # Go threads count against RLIMIT_NPROC
+        needs=("/usr/bin/go",),
+        aliases=("golang",),
+    ),
+    "rust": Language(
+        name="rust",
+        source_file="main.rs",
+        compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "/work/main", "/work/main.rs"),
+        run=("/work/main",),
+        needs=("/usr/bin/rustc",),
+        aliases=("rs",),
+    ),
+    "bash": Language(
+        name="bash",
+        source_file="main.sh",
+        run=("/bin/bash", "/work/main.sh"),
+        needs=("/bin/bash",),
+        aliases=("sh", "shell"),
     ),
 }
 
@@ -113,9 +160,11 @@ def resolve_language(name: str | None) -> Language | None:
 
 
 def limits_for(lang: Language, base: Limits, compile_step: bool = False) -> Limits:
-    over = lang.compile_limits if compile_step else lang.run_limits
-    lim = replace(base, **{k: v for k, v in over.items() if k != "memory_mb" or compile_step})
-    if not compile_step and "memory_mb" in over:
+    if compile_step:  # its own limits (COMPILE_LIMITS, then the row's), not the run's
+        return replace(base, **{**COMPILE_LIMITS, **lang.compile_limits})
+    over = lang.run_limits
+    lim = replace(base, **{k: v for k, v in over.items() if k != "memory_mb"})
+    if "memory_mb" in over:
         lim = replace(lim, memory_mb=max(base.memory_mb, over["memory_mb"]))
     return lim
 

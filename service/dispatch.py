@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from verirl.errors import Overloaded, ServiceUnavailable
@@ -36,6 +37,8 @@ COALESCE_S = 0.005  # how long a small request waits for others to share its RQ 
 HEARTBEAT_GRACE_S = 3.0
 MAX_ATTEMPTS = 2
 DEADLINE_MESSAGE = "request deadline reached before this item was graded"
+ISOLATION_CHECK_S = 60.0  # budget of the sandbox self-check in a verifier process
+ISOLATION_WAIT_S = 10.0  # how long /v1/info waits for that check before saying it is pending
 
 
 class Dispatcher(Protocol):
@@ -43,6 +46,7 @@ class Dispatcher(Protocol):
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]: ...
     async def info(self) -> dict[str, Any]: ...
+    async def isolation(self) -> dict[str, Any]: ...
     async def ready(self) -> tuple[bool, str]: ...
     async def queue_depth(self) -> int: ...
     async def close(self) -> None: ...
@@ -57,6 +61,7 @@ class EmbeddedDispatcher:
         self.pool = VerifierPool(workers)
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
+        self._isolation = self._check_isolation()
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
         if self.pool.queued + len(items) > self.max_queue_depth:
@@ -94,6 +99,25 @@ class EmbeddedDispatcher:
 
     async def info(self) -> dict[str, Any]:
         return {"workers": [{"name": f"embedded-{socket.gethostname()}", **self.pool.stats()}]}
+
+    def _check_isolation(self) -> Future:
+        """The sandbox self-check, run by a verifier process (it waits for a free sandbox slot,
+        so never in the event loop); queued at start-up, ahead of any request."""
+        return self.pool.submit({"task": "isolation_report"}, ISOLATION_CHECK_S)
+
+    async def isolation(self) -> dict[str, Any]:
+        """The cached self-check result; awaited without blocking the loop, never re-run once known."""
+        fut = self._isolation
+        try:  # shield: a /v1/info that gives up must not cancel the queued check
+            res = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), ISOLATION_WAIT_S)
+        except TimeoutError:
+            return {"available": None, "pending": "the sandbox self-check has not finished (it waits for a verifier and a free sandbox slot)"}
+        iso = (res.get("details") or {}).get("isolation")
+        if iso is None:  # the check itself was killed or crashed: run it again for the next caller
+            if self._isolation is fut:
+                self._isolation = self._check_isolation()
+            return {"available": None, "error": f"sandbox self-check {res.get('verdict')}: {(res.get('details') or {}).get('error')}"}
+        return iso
 
     async def ready(self) -> tuple[bool, str]:
         st = self.pool.stats()
@@ -373,6 +397,10 @@ class RQDispatcher:
 
     async def info(self) -> dict[str, Any]:
         return {"workers": await self.workers(), "queue": self.queue_name}
+
+    async def isolation(self) -> dict[str, Any]:
+        """What each live worker's sandbox provides (each checks once at its start-up and announces it)."""
+        return {"workers": {w.get("name"): w.get("isolation", {"available": None}) for w in await self.workers()}}
 
     async def ready(self) -> tuple[bool, str]:
         try:

@@ -45,7 +45,7 @@ class Recorder:
     def _window(self) -> dict[str, Any]:
         start = int(time.time() // WINDOW_S) * WINDOW_S
         if not self.windows or self.windows[-1]["t"] != start:
-            self.windows.append({"t": start, "items": 0, "verdicts": collections.Counter()})
+            self.windows.append({"t": start, "items": 0, "verdicts": collections.Counter(), "tasks": collections.Counter()})
         return self.windows[-1]
 
     def record_results(self, items: list[dict | None], results: list[dict]) -> None:
@@ -57,6 +57,7 @@ class Recorder:
             self.items.labels(task, verdict).inc()
             w["items"] += 1
             w["verdicts"][verdict] += 1
+            w["tasks"][(task, verdict)] += 1
             details = res.get("details") or {}
             ms = details.get("verify_ms")
             if isinstance(ms, int | float):
@@ -81,7 +82,8 @@ class Recorder:
         for k in range(HISTORY - 1, -1, -1):
             t = now - k * WINDOW_S
             w = by_t.get(t)
-            out.append({"t": t, "items": w["items"] if w else 0, "verdicts": dict(w["verdicts"]) if w else {}})
+            out.append({"t": t, "items": w["items"] if w else 0, "verdicts": dict(w["verdicts"]) if w else {},
+                        "tasks": dict(w["tasks"]) if w else {}})
         return out
 
     def exposition(self) -> bytes:

@@ -23,3 +23,23 @@ def math_items(rows: list[dict], n: int) -> tuple[list[dict], list[bool]]:
 
 def post(url: str, path: str, body, timeout: float = 300, **kw) -> httpx.Response:
     return httpx.post(url + path, json=body, timeout=timeout, **kw)
+
+
+def need_language(name: str) -> None:
+    """Skip (with the reason) when a language's toolchain is not installed; fail instead in CI.
+
+    ``.ci/run`` and the Dockerfile install every language in sandbox/policy.py and set
+    VERIRL_REQUIRE_LANGUAGES, so a missing toolchain there is a failure, never a skip.
+    """
+    import os
+
+    import pytest
+
+    from sandbox import LANGUAGES, available_languages
+
+    if name in available_languages():
+        return
+    why = f"{name} is not installed here (needs {', '.join(LANGUAGES[name].needs)}; .ci/run and the Dockerfile install it)"
+    if os.environ.get("VERIRL_REQUIRE_LANGUAGES"):
+        pytest.fail(why + " and VERIRL_REQUIRE_LANGUAGES is set")
+    pytest.skip(why)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.helpers import need_language
+
 
 def test_score_code_items(embedded_server):
     tests = {"format": "stdio", "cases": [{"input": "2 3\n", "output": "5"}]}
@@ -68,8 +70,13 @@ def test_run_code_sandboxfusion_contract(embedded_server):
     ce = _run_code(embedded_server, language="cpp", code="int main(){ nope; }")
     assert ce["status"] == "Failed" and ce["compile_result"]["return_code"] != 0 and ce["run_result"] is None
 
-    unknown = _run_code(embedded_server, language="cobol", code="x")
-    assert unknown["status"] == "SandboxError"
+    # A SandboxFusion language with no runtime here: SandboxError naming it (as SandboxFusion
+    # without that runtime); a name SandboxFusion does not know at all: 422 (a Literal there).
+    lua = _run_code(embedded_server, language="lua", code="print(1)")
+    assert lua["status"] == "SandboxError" and "'lua'" in lua["message"] and lua["run_result"] is None
+    r = httpx.post(embedded_server + "/run_code", json={"language": "cobol", "code": "x"}, timeout=60)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "language" and "cobol" in r.json()["error"]["message"]
 
 
 def test_run_code_python_syntax_error_is_what_the_interpreter_does(embedded_server):
@@ -124,3 +131,40 @@ def test_verl_check_correctness_scores_a_non_compiling_solution_zero(embedded_se
         assert True not in res and res == [-2, -2], res
     indent = "def add(a, b):\nreturn a + b"
     assert _verl_check_correctness(embedded_server, assert_tests, indent) == [-2, -2]
+
+
+GO_ADD = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b)\n}\n'
+RUST_ADD = (
+    "fn main() {\n    let mut s = String::new();\n    std::io::stdin().read_line(&mut s).unwrap();\n"
+    "    let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();\n    println!(\"{}\", v[0] + v[1]);\n}\n"
+)
+BASH_ADD = "read a b\necho $((a + b))\n"
+
+
+def test_go_rust_bash_over_http(embedded_server):
+    """/v1/score and verl's /run_code payload in each new language (tests/verirl/test_languages.py has the rest)."""
+    for lang in ("go", "rust", "bash"):
+        need_language(lang)
+    tests = {"format": "stdio", "cases": [{"input": "2 3\n", "output": "5"}, {"input": "-1 1\n", "output": "0"}]}
+    progs = {"go": GO_ADD, "rust": RUST_ADD, "bash": BASH_ADD}
+    items = []
+    for lang, prog in progs.items():
+        items.append({"id": f"{lang}-ok", "task": "code", "completion": f"```{lang}\n{prog}```", "tests": tests})
+        items.append({"id": f"{lang}-wa", "task": "code", "completion": f"```{lang}\n{prog.replace(' + ', ' * ')}```", "tests": tests})
+    items.append({"id": "unsupported", "task": "code", "language": "cobol", "completion": "DISPLAY 5.", "tests": tests})
+    r = httpx.post(embedded_server + "/v1/score", json={"items": items}, timeout=300)
+    assert r.status_code == 200, r.text
+    res = {x["id"]: x for x in r.json()["results"]}
+    for lang in progs:
+        assert (res[f"{lang}-ok"]["verdict"], res[f"{lang}-ok"]["details"]["code_verdict"], res[f"{lang}-ok"]["reward"]) == ("correct", "accepted", 1.0)
+        assert (res[f"{lang}-wa"]["verdict"], res[f"{lang}-wa"]["details"]["code_verdict"]) == ("incorrect", "wrong_answer")
+    bad = res["unsupported"]
+    assert (bad["verdict"], bad["reward"], bad["details"]["error"]["code"]) == ("error", None, "unsupported_language")
+
+    for lang, prog in progs.items():  # verl's sandbox_fusion names: go, rust, bash
+        ok = _run_code(embedded_server, language=lang, code=prog, stdin="20 22\n")
+        assert ok["status"] == "Success" and ok["run_result"]["stdout"] == "42\n", ok
+        assert (ok["compile_result"] is None) == (lang == "bash")
+    ce = _run_code(embedded_server, language="go", code="package main\nfunc main() { x := 1 }\n")
+    assert ce["status"] == "Failed" and ce["compile_result"]["return_code"] != 0 and ce["run_result"] is None
+    assert "declared" in ce["compile_result"]["stderr"]

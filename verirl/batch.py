@@ -79,6 +79,8 @@ def prepare_items(
                 raise InvalidInput(
                     f"completion longer than {max_completion_chars} characters", field=f"{prefix}.completion"
                 )
+            if item.task in ("math", "code") and isinstance(data.get("answer"), list):
+                raise InvalidInput("a list of answers is for qa items only", field=f"{prefix}.answer")
             if item.task == "math":
                 if data.get("answer") is None:
                     raise InvalidInput("math items need `answer` (or a registered `problem_id`)", field=f"{prefix}.answer")
@@ -93,6 +95,20 @@ def prepare_items(
                     validate_tests(data["tests"], data.get("language"))
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field or 'tests'}") from None
+            elif item.task == "instruction":
+                from verirl.instruction import parse_constraints
+
+                try:
+                    parse_constraints(data.get("constraints"), data.get("answer"))
+                except InvalidInput as exc:
+                    raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
+            elif item.task == "qa":
+                from verirl.qa import golds_of
+
+                if not golds_of(data.get("answer")):
+                    raise InvalidInput("qa items need `answer`: a string or a list of strings", field=f"{prefix}.answer")
+                if sum(len(g) for g in golds_of(data["answer"])) > max_answer_chars:
+                    raise InvalidInput(f"answers longer than {max_answer_chars} characters", field=f"{prefix}.answer")
             prepared.append(data)
             errors.append(None)
         except ValidationError as exc:

@@ -39,7 +39,7 @@ from verirl.errors import InvalidInput
 
 CODE_VERDICTS = (
     "accepted", "wrong_answer", "time_limit", "memory_limit", "runtime_error",
-    "compile_error", "output_limit", "sandbox_error",
+    "compile_error", "output_limit", "sandbox_error", "unsupported_language",
 )
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 512
@@ -94,7 +94,10 @@ def code_budget(item: dict) -> float:
     if opts.get("max_tests"):
         n = min(n, int(opts["max_tests"]))
     per = max(3 * tl, tl + 2) + 0.5
-    return min(1800.0, n * per + 40.0)
+    from sandbox.policy import COMPILE_LIMITS
+
+    compile_s = float(COMPILE_LIMITS["wall_time_s"] or 3 * COMPILE_LIMITS["cpu_time_s"]) + 10.0
+    return min(1800.0, n * per + compile_s)
 
 
 def run_code_budget(request: dict) -> float:
@@ -135,6 +138,46 @@ def extract_program(completion: str, language: str | None) -> tuple[str, str | N
         lang, code = blocks[-1]
         return code, (lang or None)
     return completion, None
+
+
+# Names of programming languages with no row in sandbox/policy.py: SandboxFusion's
+# (sandbox/runners/types.py) and other common fence tags. A program in one of them is
+# our gap, not the model's: verdict ``error``. Any other fence tag (``text``,
+# ``output``) names no language and is ignored.
+OTHER_LANGUAGES = frozenset({
+    "php", "csharp", "c#", "cs", "typescript", "ts", "sql", "cuda", "lua", "r", "perl", "d_ut", "d",
+    "ruby", "rb", "scala", "julia", "pytest", "junit", "kotlin_script", "kotlin", "kt", "jest",
+    "verilog", "python_gpu", "lean", "swift", "racket", "go_test", "haskell", "hs", "ocaml",
+    "fsharp", "f#", "elixir", "erlang", "clojure", "dart", "zig", "nim", "fortran", "pascal",
+    "cobol", "objective-c", "objc", "groovy", "scheme", "lisp", "prolog", "powershell", "zsh",
+    "fish", "matlab", "octave", "crystal", "asm", "nasm", "assembly", "vb", "vbnet",
+})
+
+
+def choose_language(declared: str | None, fence: str | None) -> str:
+    """The item's own language; else the fence's if it names a language; else Python."""
+    from sandbox import resolve_language
+
+    if declared:
+        return declared
+    if fence and (resolve_language(fence) is not None or fence.lower() in OTHER_LANGUAGES):
+        return fence
+    return "python"
+
+
+def unsupported(language: str) -> dict | None:
+    """The verdict details when ``language`` cannot run here (``None`` when it can)."""
+    from sandbox import available_languages, resolve_language
+
+    lang = resolve_language(language)
+    here = sorted(available_languages())
+    if lang is None:
+        code, msg = "unsupported_language", f"language {language!r} is not supported; supported here: {', '.join(here)}"
+    elif lang.name not in here:
+        code, msg = "language_unavailable", f"language {lang.name!r} is not installed on this verifier ({', '.join(lang.needs)} missing)"
+    else:
+        return None
+    return {"code_verdict": "unsupported_language", "error": {"code": code, "message": msg, "language": language}}
 
 
 # --------------------------------------------------------------------------- comparison
@@ -321,8 +364,8 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
     from sandbox import resolve_language
 
     lang = resolve_language(language)
-    if lang is None:
-        return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": 0, "error": f"unsupported language {language!r}"}
+    if lang is None:  # callers refuse these first (unsupported())
+        raise ValueError(f"language {language!r} is not supported")
     fmt = tests["format"]
     cases = tests.get("cases") or [None]
     total = len(cases)
@@ -339,14 +382,19 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
         if not sub.compiled:
             cr = sub.compile_result
             verdict = "sandbox_error" if cr.status == "sandbox_error" else "compile_error"
-            return {
+            out = {
                 "code_verdict": verdict,
                 "tests": [],
                 "passed": 0,
                 "total": total,
+                "compile_status": cr.status,  # time_limit: the compile step's own CPU limit (policy.COMPILE_LIMITS)
                 "compile_stderr": cr.stderr[-2000:].decode(errors="replace"),
-                **({"error": cr.detail} if cr.detail else {}),
             }
+            if cr.status == "time_limit":
+                out["reason"] = f"compilation exceeded its limit ({sub.compile_limits.cpu_time_s:g} s CPU)"
+            if cr.detail:
+                out["error" if verdict == "sandbox_error" else "compile_detail"] = cr.detail
+            return out
         for i, case in enumerate(cases):
             if fmt == "stdio":
                 res = sub.run(stdin=case["input"].encode())
@@ -399,9 +447,12 @@ def grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any],
     from sandbox import IsolationUnavailable
 
     program, fence_lang = extract_program(item["completion"], item.get("language"))
-    language = item.get("language") or fence_lang or "python"
+    language = choose_language(item.get("language"), fence_lang)
     if not program.strip():
         return "no_answer", None, {"code_verdict": "compile_error", "reason": "empty program"}, 0.0
+    refused = unsupported(language)
+    if refused is not None:  # our gap, not the model's: never a 0 reward
+        return "error", None, refused, 0.0
     try:
         out = run_tests(program, language, item["tests"], opts)
     except IsolationUnavailable as exc:
@@ -420,7 +471,22 @@ def grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any],
 
 # --------------------------------------------------------------------------- SandboxFusion's /run_code
 
-_SF_LANG = {"python": "python", "python3": "python", "cpp": "cpp", "nodejs": "javascript", "javascript": "javascript", "js": "javascript", "java": "java"}
+# SandboxFusion's RunCodeRequest.language values (sandbox/runners/types.py ``Language``),
+# the names verl's sandbox_fusion client sends. Those without a row here answer
+# ``SandboxError`` like a SandboxFusion without that runtime; any other name is a 422.
+SANDBOXFUSION_LANGUAGES = (
+    "python", "cpp", "nodejs", "go", "go_test", "java", "php", "csharp", "bash", "typescript", "sql",
+    "rust", "cuda", "lua", "R", "perl", "D_ut", "ruby", "scala", "julia", "pytest", "junit",
+    "kotlin_script", "jest", "verilog", "python_gpu", "lean", "swift", "racket",
+    "js", "ts",  # runner names SandboxFusion also maps (sandbox/runners/major.py MAJOR_RUNNERS)
+)
+
+
+def run_code_language_known(name: str) -> bool:
+    """A name SandboxFusion accepts, or one of our own languages and aliases."""
+    from sandbox import resolve_language
+
+    return name in SANDBOXFUSION_LANGUAGES or resolve_language(name) is not None
 
 
 def run_code(req: dict) -> dict:
@@ -434,11 +500,11 @@ def run_code(req: dict) -> dict:
 
     from sandbox import IsolationUnavailable, Limits, resolve_language
 
-    lang_name = _SF_LANG.get(str(req.get("language", "")).lower())
-    lang = resolve_language(lang_name) if lang_name else None
     resp: dict[str, Any] = {"status": "Success", "message": "", "compile_result": None, "run_result": None, "executor_pod_name": None, "files": {}}
-    if lang is None:
-        resp.update(status="SandboxError", message=f"language {req.get('language')!r} is not supported here")
+    refused = unsupported(str(req.get("language", "")))
+    lang = resolve_language(str(req.get("language", "")))
+    if refused is not None or lang is None:  # a SandboxFusion language with no runtime here
+        resp.update(status="SandboxError", message=refused["error"]["message"] if refused else "")
         return resp
     mem = req.get("memory_limit_MB")
     mem = int(mem) if mem and int(mem) > 0 else DEFAULT_MEMORY_MB

@@ -358,7 +358,7 @@ def load_items(path: str, field_name: str | None = None, id_field: str | None = 
     fld = field_name or next((c for c in ("problem", "question", "prompt", "text") if c in cols), None)
     if fld is None or fld not in cols:
         raise ValueError(f"{path}: no text field {field_name!r}; columns: {cols}")
-    idf = id_field or next((c for c in ("id", "idx", "unique_id") if c in cols), None)
+    idf = id_field or next((c for c in ("id", "idx", "unique_id", "key") if c in cols), None)
     return [{"id": str(r[idf]) if idf and r.get(idf) is not None else str(i), "text": str(r[fld] or "")} for i, r in enumerate(rows)]
 
 

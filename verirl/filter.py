@@ -33,7 +33,7 @@ from verirl import curation as C
 from verirl.keep_expr import KeepError, parse_keep
 
 TEXT_FIELDS = ("problem", "question", "prompt", "text")
-ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution")
+ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution", "constraints")
 COMPLETION_FIELDS = ("completion", "generation", "response", "output")
 ADDED = {
     "dedup": ("duplicate_of", "near_duplicate_of", "near_similarity", "cluster_id"),
@@ -130,6 +130,16 @@ def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what:
     return found
 
 
+def _verify_item(completion: Any, answer: Any) -> dict[str, Any]:
+    """Math by default; an instruction-following ground truth (IFEval constraints, open-instruct's) is graded as one."""
+    from verirl.instruction import looks_like_label
+
+    text = str(completion)[:200_000]
+    if looks_like_label(answer):
+        return {"task": "instruction", "completion": text, "constraints": answer, "options": {}}
+    return {"task": "math", "completion": text, "answer": str(answer)[:2000], "options": {}}
+
+
 class _Grader:
     """Math grading through a VerifierPool: kill deadlines, never a hang."""
 
@@ -144,7 +154,7 @@ class _Grader:
         for i, (completion, answer) in enumerate(pairs):
             if completion is None or answer is None:
                 continue
-            items.append({"task": "math", "completion": str(completion)[:200_000], "answer": str(answer)[:2000], "options": {}})
+            items.append(_verify_item(completion, answer))
             idx.append(i)
         for i, r in zip(idx, self.pool.map(items, [self.timeout_s] * len(items)), strict=True):
             out[i] = r["verdict"]

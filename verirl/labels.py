@@ -10,6 +10,8 @@ serialised as a string). :func:`item_from_label` turns that pair into a
 ``{"inputs": [...], "outputs": [...]}``      APPS/TACO/PRIME stdio tests; with
                                              ``fn_name``: call tests (args = inputs[i])
 ``{"problem_id": "..."}``                    a registered problem
+IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction``)
+ground truths (``func_name``/``instruction_id``)
 
 Any of them may also carry ``"options"`` (per-item ScoreOptions) and
 ``"task"``. No server dependency: the integrations import this too.
@@ -85,6 +87,49 @@ def _code_tests(obj: dict) -> dict | None:
     return None
 
 
+#: verl ``data_source`` names (and dataset ids) whose labels are instruction constraints or QA golds.
+TASK_OF_SOURCE = {
+    "ifeval": "instruction", "google/ifeval": "instruction", "allenai/rlvr-ifeval": "instruction",
+    "allenai/if_multi_constraints_upto5": "instruction", "ifbench": "instruction", "allenai/ifbench_test": "instruction",
+    "nq": "qa", "triviaqa": "qa", "popqa": "qa", "hotpotqa": "qa", "2wikimultihopqa": "qa", "musique": "qa",
+    "bamboogle": "qa", "squad": "qa",
+}
+
+
+def task_of_source(data_source: Any) -> str | None:
+    """The task a data source name implies (``ifeval`` -> instruction, ``triviaqa`` -> qa), else None."""
+    if not isinstance(data_source, str):
+        return None
+    name = data_source.strip().lower()
+    return TASK_OF_SOURCE.get(name) or TASK_OF_SOURCE.get(name.rsplit("/", 1)[-1])
+
+
+def _is_if_label(lab: Any) -> bool:
+    from verirl.instruction import looks_like_label
+
+    return looks_like_label(lab)
+
+
+def _text_task_item(item: dict[str, Any], lab: Any, task: str) -> dict[str, Any]:
+    """Instruction constraints go to ``constraints``; QA golds (a string, a list, or Search-R1's
+    ``{"target": [...]}``) go to ``answer``."""
+    item["task"] = task
+    if isinstance(lab, dict) and isinstance(lab.get("options"), dict):
+        item["options"] = lab["options"]
+        lab = {k: v for k, v in lab.items() if k != "options"}
+    if task == "instruction":
+        if lab is not None:
+            item["constraints"] = lab
+        return item
+    if isinstance(lab, dict):
+        lab = next((lab[k] for k in ("target", "answer", "answers", "ground_truth") if lab.get(k) is not None), None)
+    if isinstance(lab, list):
+        item["answer"] = [str(x) for x in lab if isinstance(x, int | float | str)]
+    elif isinstance(lab, int | float | str):
+        item["answer"] = str(lab)
+    return item
+
+
 def item_from_label(
     response: str,
     label: Any,
@@ -101,6 +146,8 @@ def item_from_label(
     if prompt is not None:
         item["prompt"] = prompt
     lab = _decode(label)
+    if task in ("instruction", "qa") or (task is None and _is_if_label(lab)):
+        return _text_task_item(item, lab, task or "instruction")
     if isinstance(lab, dict):
         if isinstance(lab.get("options"), dict):
             item["options"] = lab["options"]

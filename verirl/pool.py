@@ -212,23 +212,27 @@ class VerifierPool:
         return None
 
     def _assign(self) -> None:
-        for child in self._children:
-            while len(child.tasks) < PIPELINE_DEPTH:
-                task = self._take()
-                if task is None:
-                    return
-                tid, item, fut, timeout_s = task
-                try:
-                    child.conn.send((tid, item))
-                except (OSError, ValueError):
-                    fut.set_result(_failure(item, "error", "verifier process unavailable"))
-                    self.crashes += 1
-                    self._requeue(child)
-                    self._replace(child)
-                    break
-                if not child.tasks:
-                    child.head_deadline = time.monotonic() + timeout_s
-                child.tasks.append(task)
+        # Each item to the least-loaded process: an idle process never waits while another
+        # holds a queue (two slow code items run side by side, not one behind the other).
+        while True:
+            child = min(self._children, key=lambda c: len(c.tasks))
+            if len(child.tasks) >= PIPELINE_DEPTH:
+                return
+            task = self._take()
+            if task is None:
+                return
+            tid, item, fut, timeout_s = task
+            try:
+                child.conn.send((tid, item))
+            except (OSError, ValueError):
+                fut.set_result(_failure(item, "error", "verifier process unavailable"))
+                self.crashes += 1
+                self._requeue(child)
+                self._replace(child)
+                continue
+            if not child.tasks:
+                child.head_deadline = time.monotonic() + timeout_s
+            child.tasks.append(task)
 
     def _requeue(self, child: _Child) -> None:
         """Items sent to a process that is going away, not yet started: back to the front."""

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["math", "code"]
+Task = Literal["math", "code", "instruction", "qa"]
 Verdict = Literal["correct", "incorrect", "no_answer", "timeout", "error"]
 #: Verdicts that mean "we could not decide", never "the model was wrong".
 FAILURE_VERDICTS: frozenset[str] = frozenset({"timeout", "error"})
@@ -58,6 +58,20 @@ class ScoreOptions(_Strict):
     code_reward: Literal["all_or_nothing", "fraction"] | None = Field(
         None, description="Code: reward 1 only when all tests pass, or the fraction passed."
     )
+    # instruction
+    if_reward: Literal["all", "fraction"] | None = Field(
+        None, description="Instruction: reward 1 only when every constraint passes (`all`, default), or the fraction passed."
+    )
+    if_check: Literal["strict", "loose"] | None = Field(
+        None, description="Instruction: grade the strict (default) or loose IFEval result of each constraint."
+    )
+    # qa
+    qa_match: Literal["exact", "f1"] | None = Field(
+        None, description="QA: normalised exact match (default) or token F1 against the best gold."
+    )
+    f1_threshold: float | None = Field(
+        None, ge=0, le=1, description="QA with qa_match=f1: correct when F1 >= this (default 0.8)."
+    )
 
 
 class ScoreItem(_Strict):
@@ -66,8 +80,17 @@ class ScoreItem(_Strict):
     id: str | None = Field(None, max_length=256, description="Caller's id, echoed back.")
     task: Task = "math"
     completion: str = Field(..., description="The model output to grade.")
-    answer: str | None = Field(None, description="Math: the ground-truth answer.")
+    answer: str | list[str] | None = Field(
+        None,
+        description="Math: the ground-truth answer. QA: the gold answer or a list of acceptable golds. "
+        "Instruction: an open-instruct ground truth (JSON or Python-literal string) when `constraints` is absent.",
+    )
     tests: dict[str, Any] | None = Field(None, description="Code: the tests (see README).")
+    constraints: dict[str, Any] | list[Any] | str | None = Field(
+        None,
+        description='Instruction: {"instruction_id_list": [...], "kwargs": [{...}, ...]} (IFEval/IFBench), '
+        "or an open-instruct ground truth (see README: instruction following).",
+    )
     language: str | None = Field(None, max_length=32, description="Code: language of the program.")
     problem_id: str | None = Field(None, max_length=256, description="A registered problem (ground truth, stats).")
     group: str | None = Field(None, max_length=256, description="Rollouts of one prompt share a group.")

@@ -75,7 +75,19 @@ def _grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any]
     return grade_code(item, opts)
 
 
-_GRADERS = {"math": _grade_math, "code": _grade_code}
+def _grade_instruction(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
+    from verirl.instruction import grade
+
+    return grade(item, opts)
+
+
+def _grade_qa(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
+    from verirl.qa import grade
+
+    return grade(item, opts)
+
+
+_GRADERS = {"math": _grade_math, "code": _grade_code, "instruction": _grade_instruction, "qa": _grade_qa}
 
 
 def score_item(item: dict) -> dict:

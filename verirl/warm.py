@@ -14,3 +14,8 @@ try:
     scoring.score_item({"task": "math", "completion": "\\boxed{\\frac{x}{2}+1}", "answer": "1+x/2"})
 except Exception:  # warming is best effort; real items report their own errors
     pass
+try:  # the IFEval/IFBench checkers and NLTK's offline data (seconds to import)
+    scoring.score_item({"task": "instruction", "completion": "Hi. Bye.", "constraints": {
+        "instruction_id_list": ["length_constraints:number_sentences"], "kwargs": [{"num_sentences": 2, "relation": "at least"}]}})
+except Exception:
+    pass

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verirl.errors import InvalidInput
 from verirl.labels import item_from_label, response_of
@@ -33,6 +33,16 @@ class RunCodeRequest(BaseModel):
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
     memory_limit_MB: int = -1
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v: str) -> str:
+        """As in SandboxFusion (a Literal there): a name it does not know is a 422."""
+        from verirl.code import SANDBOXFUSION_LANGUAGES, run_code_language_known
+
+        if not run_code_language_known(v):
+            raise ValueError(f"unknown language {v!r}; SandboxFusion's languages: {', '.join(SANDBOXFUSION_LANGUAGES)}")
+        return v
 
 
 @router.post("/run_code", operation_id="run_code")
@@ -62,7 +72,7 @@ class TrainerQuery:
 def trainer_query(
     reward: str | None = Query(None, description="Reward preset or JSON spec (default VERIRL_DEFAULT_REWARD)."),
     failure_reward: float = Query(0.0, description="Reward for timeout/error: these trainers need a number."),
-    task: Literal["math", "code"] | None = Query(None, description="Force the task (else from the label)."),
+    task: Literal["math", "code", "instruction", "qa"] | None = Query(None, description="Force the task (else from the label)."),
 ) -> TrainerQuery:
     opts: dict[str, Any] = {"failure_reward": failure_reward}
     if reward:

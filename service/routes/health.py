@@ -30,14 +30,16 @@ async def readyz(dispatcher: DispatcherDep, store: StoreDep) -> JSONResponse:
 
 @router.get("/v1/info", operation_id="info", dependencies=[Depends(require_api_key)])
 async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
-    """Version, dispatch mode, workers, verifiers and sandbox isolation."""
-    from verirl.code import isolation_report, languages
+    """Version, dispatch mode, workers, verifiers and sandbox isolation.
+
+    Isolation comes from the self-check the verifier processes (or each worker)
+    ran at start-up; it is awaited, never run here, so the event loop never waits
+    for a sandbox slot.
+    """
+    from verirl.code import languages
 
     info = await dispatcher.info()
-    if dispatcher.mode == "distributed":  # code runs on the workers: report what each one's sandbox provides
-        isolation = {"workers": {w.get("name"): w.get("isolation", {"available": None}) for w in info.get("workers", [])}}
-    else:
-        isolation = isolation_report()
+    isolation = await dispatcher.isolation()
     return {
         "version": __version__,
         "mode": dispatcher.mode,

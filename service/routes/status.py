@@ -64,9 +64,18 @@ async def status_page(request: Request, dispatcher: DispatcherDep) -> HTMLRespon
     hist = RECORDER.history()
     last = {n: sum(x["items"] for x in hist[-(n * 6):]) for n in (1, 5, 15)}
     verdicts: dict[str, int] = {}
+    by_task: dict[str, dict[str, int]] = {}
     for x in hist:
         for k, v in x["verdicts"].items():
             verdicts[k] = verdicts.get(k, 0) + v
+        for (task, verdict), v in x.get("tasks", {}).items():
+            row = by_task.setdefault(task, {})
+            row[verdict] = row.get(verdict, 0) + v
+    task_rows = "".join(
+        f'<tr><td>{html.escape(t)}</td>' + "".join(f'<td class="num">{row.get(v, 0):,}</td>' for v in _COLORS) + "</tr>"
+        for t, row in sorted(by_task.items())
+    ) or f'<tr><td colspan="{len(_COLORS) + 1}">none</td></tr>'
+    task_head = "<tr><th>task</th>" + "".join(f"<th>{html.escape(v)}</th>" for v in _COLORS) + "</tr>"
     alive, size = await _workers(dispatcher)
     depth = await dispatcher.queue_depth()
     try:
@@ -101,6 +110,7 @@ h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:16px;margin:20px 0 8px}}
 </div>
 <h2>Items per 10 s, last 15 minutes</h2>{_bar_svg(hist)}
 <h2>Verdicts, last 15 minutes</h2><div id="verdicts">{_hbars(verdicts, tuple(_COLORS), _COLORS)}</div>
+<h2>Verdicts by task, last 15 minutes</h2><table id="tasks">{task_head}{task_rows}</table>
 <h2>Difficulty of registered problems{"" if diff.get("sampled") == diff.get("problems") else f" (latest {diff.get('sampled'):,})"}</h2>
 <div id="difficulty">{_hbars(diff.get("buckets", {}), _BUCKETS, {})}</div>
 <h2>Recent errors</h2>

@@ -36,3 +36,25 @@ def test_many_items_come_back_in_order(pool: VerifierPool) -> None:
     results = pool.map(items, [10.0] * len(items))
     assert [r["id"] for r in results] == [str(i) for i in range(200)]
     assert {r["verdict"] for r in results} == {"correct"}
+
+
+def test_an_idle_process_takes_the_next_item() -> None:
+    """Two slow items on two processes run side by side, not one queued behind the other."""
+    sleeper = {
+        "task": "code",
+        "completion": "```python\nimport time\ntime.sleep(4)\nprint(1)\n```",
+        "tests": {"format": "stdio", "cases": [{"input": "", "output": "1"}]},
+        "options": {"time_limit_s": 4},
+    }
+    p = VerifierPool(2)
+    try:
+        futs = [p.submit(dict(sleeper, id=str(i)), 60.0) for i in range(2)]
+        busy = 0
+        while not any(f.done() for f in futs):
+            busy = max(busy, p.stats()["busy"])
+            if busy == 2:
+                break
+        assert busy == 2, "the second item waited behind the first while a process was idle"
+        assert [f.result(timeout=60)["verdict"] for f in futs] == ["correct", "correct"]
+    finally:
+        p.close()

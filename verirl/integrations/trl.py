@@ -9,9 +9,11 @@
 per completion, as TRL calls reward functions
 (``trl/trainer/grpo_trainer.py``: ``reward_func(prompts=..., completions=...,
 completion_ids=..., **reward_kwargs)``). The ground truth is read from the
-``answer`` column, else ``solution``, else the column named in the
-constructor; a code label (``{"inputs","outputs"}``, verirl ``tests``) works
-too. Conversational completions (lists of messages) are graded on the last
+``answer`` column, else ``solution``, ``ground_truth``, ``constraints``, else the
+column named in the constructor; a code label (``{"inputs","outputs"}``, verirl
+``tests``) works too, and so do instruction constraints (IFEval's
+``instruction_id_list`` + ``kwargs`` columns, or open-instruct's ground truth).
+Conversational completions (lists of messages) are graded on the last
 assistant message. ``completion_ids`` give the token length for length
 shaping. An item we could not decide returns ``None``: TRL treats it as NaN
 and leaves it out of the mean rather than counting a silent 0.
@@ -31,7 +33,7 @@ from verirl.client import AsyncClient
 from verirl.integrations._common import ascore_items, request_options, score_items, shared_client
 from verirl.labels import item_from_label
 
-_GT_COLUMNS = ("answer", "solution", "ground_truth")
+_GT_COLUMNS = ("answer", "solution", "ground_truth", "constraints")
 
 
 def _text(x: Any) -> str:
@@ -77,6 +79,11 @@ class _Base:
         self.__name__ = name  # TRL logs each reward function under its __name__
 
     def _ground_truth(self, kwargs: dict, n: int) -> list[Any]:
+        if not self.answer_column and kwargs.get("instruction_id_list") is not None and not any(c in kwargs for c in _GT_COLUMNS):
+            # IFEval/IFBench rows: instruction_id_list and kwargs columns make the constraint label
+            ids, kws = list(kwargs["instruction_id_list"]), kwargs.get("kwargs")
+            kws = list(kws) if kws is not None else [None] * len(ids)
+            return [{"instruction_id_list": i, "kwargs": k} for i, k in zip(ids, kws, strict=True)]
         cols = (self.answer_column,) if self.answer_column else _GT_COLUMNS
         for c in cols:
             if c in kwargs and kwargs[c] is not None:

@@ -17,9 +17,10 @@ item gets the same keys.
 verl needs a number for every response, so an item we could not decide
 (``timeout``/``error``) scores ``failure_score`` (default 0.0, env
 ``VERIRL_FAILURE_SCORE``) and carries ``undecided: 1.0`` and its verdict, so it
-is never a silent 0 in the logs. The ground truth is a math answer, or a code
+is never a silent 0 in the logs. The ground truth is a math answer, a code
 label (``{"inputs", "outputs"}`` / verirl ``tests``, possibly as a JSON string;
-see :mod:`verirl.labels`). Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
+see :mod:`verirl.labels`), or an instruction-following ground truth; a
+``data_source`` such as ``ifeval`` or ``triviaqa`` picks the instruction or QA task. Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from verirl.integrations._common import flat_result, request_options, score_items, shared_client
-from verirl.labels import item_from_label
+from verirl.labels import item_from_label, task_of_source
 
 
 def _failure_score(kwargs: dict) -> float:
@@ -39,7 +40,7 @@ def _failure_score(kwargs: dict) -> float:
 
 
 def _item(data_source: Any, solution_str: str, ground_truth: Any, extra_info: Any, task: str | None, i: int) -> dict:
-    item = item_from_label(solution_str or "", ground_truth, id=str(i), task=task)
+    item = item_from_label(solution_str or "", ground_truth, id=str(i), task=task or task_of_source(data_source))
     if isinstance(extra_info, dict):
         if extra_info.get("problem_id") is not None and "problem_id" not in item:
             item["problem_id"] = str(extra_info["problem_id"])
