@@ -258,6 +258,7 @@ out = {"uid": os.getuid(), "pid": os.getpid(), "hostname": socket.gethostname(),
 st = open("/proc/self/status").read()
 out["seccomp"] = [l.split()[1] for l in st.splitlines() if l.startswith("Seccomp:")][0]
 out["no_new_privs"] = [l.split()[1] for l in st.splitlines() if l.startswith("NoNewPrivs:")][0]
+out["caps"] = sorted({l.split()[1] for l in st.splitlines() if l.startswith("Cap")})
 out["net_devices"] = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
 out["shadow_visible"] = os.path.exists("/etc/shadow")
 out["root_listing"] = sorted(os.listdir("/"))
@@ -281,6 +282,8 @@ print(json.dumps(out))
             problems.append("no seccomp filter")
         if got["no_new_privs"] != "1":
             problems.append("no_new_privs not set")
+        if got.get("caps") != ["0000000000000000"]:
+            problems.append(f"capabilities left: {got.get('caps')}")
         if got["route"]:
             problems.append("the sandbox has a network route")
         if got["shadow_visible"]:
