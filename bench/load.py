@@ -9,6 +9,7 @@ request's results carry exactly its item ids, in order, and the expected
 verdicts. Stops early at 10 minutes.
 
     python bench/load.py [--requests 400]
+    python bench/load.py --chaos [--window 12]    (faults on a schedule: bench/chaos.py)
 """
 
 from __future__ import annotations
@@ -98,7 +99,14 @@ def drive(url: str, bodies: list[tuple[dict, list[str]]]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400)
+    ap.add_argument("--chaos", action="store_true", help="inject faults on a schedule while checking every item")
+    ap.add_argument("--window", type=float, default=12.0, help="--chaos: seconds per fault window")
     args = ap.parse_args()
+    if args.chaos:
+        from chaos import main as chaos_main
+
+        chaos_main(args.window)
+        return
     bodies = _bodies(math_rows(), args.requests)
     with tempfile.TemporaryDirectory() as d, distributed(Path(d)) as url:
         res = drive(url, bodies)

@@ -21,3 +21,15 @@ out = r.json()
 print(json.dumps(out, indent=1))
 assert out["rewards"] == [1.5, 0.0, 1.0]  # r1: accuracy + 0.5 for <think>...</think> then an answer
 assert out["scores"] == [1.0, 0.0, 1.0]
+
+# Current OpenRLHF (openrlhf/utils/agent.py) sends one item per request. With an R1-distill
+# template the prompt opens <think>: a response cut off mid-thought has no answer.
+r1_prompt = "<｜User｜>What is 6*7?<｜Assistant｜><think>\n"
+one = httpx.post(url, json={"query": [r1_prompt + "6*7 is 42.\n</think>\n\\boxed{42}"], "prompts": [r1_prompt], "labels": ["42"]}, headers=headers, timeout=180).json()
+cut = httpx.post(url, json={"query": [r1_prompt + "maybe \\boxed{42}? let me check 6*7"], "prompts": [r1_prompt], "labels": ["42"]}, headers=headers, timeout=180).json()
+print("one item:", one["rewards"], one["verdicts"], "| cut off:", cut["rewards"], cut["verdicts"])
+assert one["rewards"] == [1.0] and cut["verdicts"] == ["no_answer"]
+# Without --label_key OpenRLHF sends "" as the label: an `error` verdict naming the fix, not a silent 0.
+empty = httpx.post(url, json={"query": [prompt + "\\boxed{42}"], "prompts": [prompt], "labels": [""]}, headers=headers, timeout=180).json()
+print("empty label:", empty["verdicts"], empty["errors"][0]["message"])
+assert empty["extra_logs"]["undecided"] == [1.0] and empty["errors"][0]["code"] == "invalid_label"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import marshal
 import os
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,33 +104,58 @@ def _classify(rep: dict, lim: Limits, out: dict[str, bytes]) -> RunResult:
 
 
 class _Slots:
-    """One slot per concurrent run on this machine: its own uid and cgroup (flock-held)."""
+    """One slot per concurrent run on this machine: its own uid and cgroup (flock-held).
+
+    The locks are shared by every process on the machine and freed by the kernel when a
+    holder dies. A run takes any free slot; when all are busy it waits for the FIRST one
+    to free, whichever it is (polling every slot, a few milliseconds apart), never queued
+    behind one chosen slot whose holder may run for seconds. Waiters in this process are
+    served in arrival order (a ticket per waiter), so many short runs in one verifier do
+    not overtake each other.
+    """
+
+    POLL_S = (0.001, 0.02)  # first and longest pause between sweeps of the slots
 
     def __init__(self, n: int) -> None:
         self.n = n
         SLOT_DIR.mkdir(parents=True, exist_ok=True)
+        self._turn = threading.Condition()
+        self._tickets = itertools.count()
+        self._serving = 0
 
-    @contextlib.contextmanager
-    def acquire(self):
-        order = list(range(self.n))
-        random.shuffle(order)
-        for i in order:
+    def _try(self, start: int) -> tuple[int, int] | None:
+        for k in range(self.n):
+            i = (start + k) % self.n
             fd = os.open(SLOT_DIR / f"{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
-            try:
-                yield i
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-            return
-        i = order[0]
-        fd = os.open(SLOT_DIR / f"{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            return i, fd
+        return None
+
+    def _take(self) -> tuple[int, int]:
+        start = random.randrange(self.n)  # spread concurrent takers over the slots
+        with self._turn:
+            ticket = next(self._tickets)
+            while ticket != self._serving:  # earlier waiters of this process first
+                self._turn.wait()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # every slot busy: wait (never more runs than cores)
+            pause = self.POLL_S[0]
+            while (got := self._try(start)) is None:
+                time.sleep(pause)
+                pause = min(self.POLL_S[1], pause * 2)
+            return got
+        finally:
+            with self._turn:
+                self._serving += 1
+                self._turn.notify_all()
+
+    @contextlib.contextmanager
+    def acquire(self):
+        i, fd = self._take()
+        try:
             yield i
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

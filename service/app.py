@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router, dependencies=auth)
     app.include_router(datasets.router, dependencies=auth)
     app.include_router(status.router, dependencies=auth)
+    app.add_middleware(compat.TrainerFastPath)  # innermost: after the body limit and the request id
     app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -9,13 +9,21 @@ of result dicts as long as ``items``, in order, by the deadline):
   (``workers.jobs.score_chunk``), and waits for the chunk results that workers
   push to a per-request Redis list. A watchdog re-enqueues a chunk whose worker
   stopped beating (SIGKILL, machine lost) once, then marks its items ``error``;
+  a chunk a worker took off the queue but never started (it froze or died
+  right after the take) is re-sent at once, without counting as an attempt;
   items still missing at the deadline are ``timeout``. Nothing hangs and no
   item goes missing.
+
+Admission is atomic across API replicas: one Lua script, run in the same
+MULTI/EXEC as RQ's job writes, checks the queued-items counter against
+``max_queue_depth`` and pushes the job ids (or drops the jobs and answers 429).
+Workers decrement the counter when they start a chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import socket
@@ -35,7 +43,11 @@ log = logging.getLogger("verirl.dispatch")
 RESULTS_TTL_S = 3600
 COALESCE_S = 0.005  # how long a small request waits for others to share its RQ job
 HEARTBEAT_GRACE_S = 3.0
-MAX_ATTEMPTS = 2
+#: A live worker moves a job out of RQ's intermediate list in the same dequeue step
+#: (milliseconds); one still there after this long was taken by a worker that froze or died.
+TAKEN_GRACE_S = 2.0
+MAX_ATTEMPTS = 2  # runs that started and were lost (a poison item gets two chances)
+MAX_SENDS = 6  # sends in all, counting re-sends of chunks that were taken but never started
 DEADLINE_MESSAGE = "request deadline reached before this item was graded"
 ISOLATION_CHECK_S = 60.0  # budget of the sandbox self-check in a verifier process
 ISOLATION_WAIT_S = 10.0  # how long /v1/info waits for that check before saying it is pending
@@ -53,6 +65,12 @@ class Dispatcher(Protocol):
 
 
 class EmbeddedDispatcher:
+    """Items of requests that arrive in the same event-loop turn go to the verifier
+    pool together (one lock, one wake-up of its scheduler, chunked IPC): a trainer's
+    64 concurrent one-item requests cost about what one 64-item request costs.
+    Each request still completes on its own (one loop wake-up when its last item
+    is graded) and by its own deadline."""
+
     mode = "embedded"
 
     def __init__(self, workers: int, item_timeout_s: float, max_queue_depth: int) -> None:
@@ -61,6 +79,8 @@ class EmbeddedDispatcher:
         self.pool = VerifierPool(workers)
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
+        self._waiting: list[tuple[list[dict], list]] = []
+        self._flush_scheduled = False
         self._isolation = self._check_isolation()
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
@@ -68,9 +88,8 @@ class EmbeddedDispatcher:
             raise Overloaded(f"{self.pool.queued} items are waiting; retry later")
         if not items:
             return []
-        # One wake-up of the event loop per request, not one per item.
         loop = asyncio.get_running_loop()
-        all_done = asyncio.Event()
+        done: asyncio.Future = loop.create_future()
         left = [len(items)]
         lock = threading.Lock()
 
@@ -79,23 +98,52 @@ class EmbeddedDispatcher:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                loop.call_soon_threadsafe(all_done.set)
+                loop.call_soon_threadsafe(_resolve, done)
 
-        cfuts = [self.pool.submit(it, item_budget(it, self.item_timeout_s)) for it in items]
-        for f in cfuts:
-            f.add_done_callback(_one_done)
+        slot: list = [_one_done]  # the flush appends this request's futures
+        self._waiting.append((items, slot))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _resolve, done)
         try:
-            await asyncio.wait_for(all_done.wait(), timeout=max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            pass
+            await done
+        finally:
+            timer.cancel()
+        cfuts = slot[1] if len(slot) > 1 else []
         out: list[dict] = []
-        for it, cf in zip(items, cfuts, strict=True):
-            if cf.done() and not cf.cancelled():
+        for i, it in enumerate(items):
+            cf = cfuts[i] if i < len(cfuts) else None
+            if cf is not None and cf.done() and not cf.cancelled():
                 out.append(cf.result())
             else:
-                cf.cancel()  # a queued item is dropped; a running one ends at its own budget
+                if cf is not None:
+                    cf.cancel()  # a queued item is dropped; a running one ends at its own budget
                 out.append(failure_result(it, "timeout", DEADLINE_MESSAGE))
         return out
+
+    def _flush(self) -> None:
+        """Submit every request that arrived in this loop turn as one pool batch."""
+        self._flush_scheduled = False
+        batch, self._waiting = self._waiting, []
+        combined = [it for items, _ in batch for it in items]
+        budgets = [item_budget(it, self.item_timeout_s) for it in combined]
+        try:
+            futs = self.pool.submit_many(combined, budgets)
+        except RuntimeError:  # pool closed (shutting down): every item is an error, never a hang
+            futs = []
+            for it in combined:
+                f: Future = Future()
+                f.set_result(failure_result(it, "error", "verifier pool shut down"))
+                futs.append(f)
+        pos = 0
+        for items, slot in batch:
+            mine = futs[pos : pos + len(items)]
+            pos += len(items)
+            done_cb = slot[0]
+            slot.append(mine)
+            for f in mine:
+                f.add_done_callback(done_cb)
 
     async def info(self) -> dict[str, Any]:
         return {"workers": [{"name": f"embedded-{socket.gethostname()}", **self.pool.stats()}]}
@@ -130,10 +178,21 @@ class EmbeddedDispatcher:
         await asyncio.to_thread(self.pool.close)
 
 
-def redis_options(asyncio: bool = False) -> dict[str, Any]:
-    """Clients that ride out a Redis restart: reconnect and retry with backoff, health-check idle connections."""
+def _resolve(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def redis_options(asyncio: bool = False, socket_timeout: float = 2.5) -> dict[str, Any]:
+    """Clients that ride out a Redis restart: reconnect and retry with backoff (about 3.5 s in
+    all), health-check idle connections.
+
+    ``socket_timeout`` bounds every command (above the 1 s result waits), so a paused or
+    partitioned Redis gives an error and a 503, never a hung request; a timeout is not
+    retried (the server is there but stalled; retrying would only pile on). RQ raises the
+    timeout of a worker's connection to cover its blocking dequeue."""
     from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.exceptions import ConnectionError
 
     if asyncio:
         from redis.asyncio.retry import Retry
@@ -141,10 +200,79 @@ def redis_options(asyncio: bool = False) -> dict[str, Any]:
         from redis.retry import Retry
     return {
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 6),
-        "retry_on_error": [ConnectionError, TimeoutError],
+        "retry_on_error": [ConnectionError],
         "health_check_interval": 15,
-        "socket_connect_timeout": 5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": socket_timeout,
     }
+
+
+def probe_options() -> dict[str, Any]:
+    """A client for health probes: one try, half a second, no retries (/readyz answers within 1 s)."""
+    return {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_on_timeout": False, "retry": None}
+
+
+WORKERS_KEY = "verirl:workers"  # names of announcing workers (see workers.main)
+
+
+def depth_key(queue_name: str) -> str:
+    """Items admitted to the queue and not yet started by a worker (workers decrement it)."""
+    return f"verirl:queued-items:{queue_name}"
+
+
+# KEYS: queue, intermediate list, depth counter, then the job hashes; ARGV: limit (0: no
+# limit, for re-sends of admitted chunks), items, then the job ids. Returns -1 when admitted,
+# else the depth that refused it (the jobs were written in the same transaction: drop them).
+_ADMIT = """
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+if cur < 0 or (redis.call('LLEN', KEYS[1]) == 0 and redis.call('LLEN', KEYS[2]) == 0) then
+  -- Nothing is queued, so nothing is counted: heals a count a crash left behind (a worker
+  -- killed between RQ's start and its decrement). It can forget chunks being started at
+  -- this instant (at most a chunk per worker), never more.
+  cur = 0
+end
+local limit, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+if limit > 0 and cur + n > limit then
+  for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+  return cur
+end
+redis.call('SET', KEYS[3], cur + n)
+for i = 3, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+return -1
+"""
+
+# KEYS: queue, intermediate list, depth counter; ARGV: drop (1: delete the job hash so a
+# thawed worker skips it), then (job id, items) pairs. Takes never-started jobs back out of
+# the queue or the intermediate list and out of the count; returns the ids it took back.
+_UNQUEUE = """
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('LREM', KEYS[1], 0, id) + redis.call('LREM', KEYS[2], 0, id) > 0 then
+    local left = redis.call('DECRBY', KEYS[3], tonumber(ARGV[i + 1]))
+    if left < 0 then redis.call('SET', KEYS[3], 0) end
+    if ARGV[1] == '1' then redis.call('DEL', 'rq:job:' .. id) end
+    out[#out + 1] = id
+  end
+end
+return out
+"""
+
+
+@functools.cache
+def _gated_queue_class() -> type:
+    """An RQ Queue whose enqueue writes the jobs but pushes no id: the admission script does."""
+    from rq import Queue
+
+    class GatedQueue(Queue):
+        def push_job_id(self, job_id: str, pipeline: Any = None, at_front: bool = False) -> None:
+            pass
+
+    return GatedQueue
+
+
+def _chunk_state(job_id: str, attempt: int, send: int) -> dict[str, Any]:
+    return {"job_id": job_id, "attempt": attempt, "send": send, "dead_since": None, "done_since": None, "taken_since": None}
 
 
 def _chunks(n: int, size: int) -> list[range]:
@@ -164,13 +292,14 @@ class RQDispatcher:
     ) -> None:
         import redis
         import redis.asyncio as aredis
-        from rq import Queue
         from rq.serializers import JSONSerializer
 
         self.sync = redis.Redis.from_url(redis_url, **redis_options())
         self.r = aredis.Redis.from_url(redis_url, **redis_options(asyncio=True))
-        self.queue = Queue(queue_name, connection=self.sync, serializer=JSONSerializer)
+        self.probe = aredis.Redis.from_url(redis_url, **probe_options())
+        self.queue = _gated_queue_class()(queue_name, connection=self.sync, serializer=JSONSerializer)
         self.queue_name = queue_name
+        self.depth_key = depth_key(queue_name)
         self.chunk_size = chunk_size
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
@@ -181,7 +310,10 @@ class RQDispatcher:
 
     # -- enqueue ---------------------------------------------------------------
 
-    def _enqueue(self, specs: list[tuple[str, dict, int]]) -> None:
+    def _enqueue(self, specs: list[tuple[str, dict, int]], admit: bool = True) -> None:
+        """Write the chunks' RQ jobs and, in the same transaction, let the admission script
+        push them (or drop them and raise Overloaded). ``admit=False`` re-sends chunks of a
+        request that was admitted already: no limit, but counted again."""
         from rq import Queue
 
         datas = [
@@ -197,22 +329,39 @@ class RQDispatcher:
             )
             for job_id, payload, timeout in specs
         ]
-        with self.sync.pipeline() as pipe:
-            self.queue.enqueue_many(datas, pipeline=pipe)
-            pipe.execute()
+        ids = [job_id for job_id, _, _ in specs]
+        n = sum(len(payload["items"]) for _, payload, _ in specs)
+        with self.sync.pipeline(transaction=True) as pipe:
+            self.queue.enqueue_many(datas, pipeline=pipe)  # job hashes only: _GatedQueue pushes nothing
+            keys = [self.queue.key, self.queue.intermediate_queue_key, self.depth_key, *(f"rq:job:{i}" for i in ids)]
+            pipe.eval(_ADMIT, len(keys), *keys, self.max_queue_depth if admit else 0, n, *ids)  # EVAL: no SCRIPT EXISTS trip
+            refused_at = pipe.execute()[-1]
+        if refused_at != -1:
+            raise Overloaded(f"{refused_at} items are waiting (limit {self.max_queue_depth}); retry later")
 
-    def _payload(self, rid: str, idx: int, attempt: int, items: list[dict]) -> tuple[str, dict, int]:
+    def _take_back(self, jobs: list[tuple[str, int]], drop: bool) -> set[str]:
+        """Take never-started jobs out of the queue (or RQ's intermediate list) and the count."""
+        if not jobs:
+            return set()
+        args: list[Any] = [1 if drop else 0]
+        for jid, n in jobs:
+            args += [jid, n]
+        got = self.sync.eval(_UNQUEUE, 3, self.queue.key, self.queue.intermediate_queue_key, self.depth_key, *args)
+        return {g.decode() if isinstance(g, bytes) else g for g in got}
+
+    def _payload(self, rid: str, idx: int, attempt: int, items: list[dict], send: int = 1) -> tuple[str, dict, int]:
         budgets = [item_budget(it, self.item_timeout_s) for it in items]
         payload = {
             "request_id": rid,
             "http_request_ids": sorted({it["_rid"] for it in items if it.get("_rid")}),
             "results_key": f"verirl:res:{rid}",
+            "depth_key": self.depth_key,
             "chunk": idx,
             "attempt": attempt,
             "items": items,
             "budgets": budgets,
         }
-        return f"verirl-{rid}-{idx}-{attempt}", payload, int(sum(budgets)) + 60
+        return f"verirl-{rid}-{idx}-{send}", payload, int(sum(budgets)) + 60
 
     # -- score -----------------------------------------------------------------
 
@@ -266,20 +415,17 @@ class RQDispatcher:
             pos += len(items)
 
     async def _score(self, items: list[dict], deadline: float) -> list[dict]:
-        depth = await self.queue_depth()
-        if depth + len(items) > self.max_queue_depth:
-            raise Overloaded(f"about {depth} items are waiting; retry later")
         rid = uuid.uuid4().hex
         chunks = _chunks(len(items), self.chunk_size)
         specs = [self._payload(rid, i, 1, [items[j] for j in rng]) for i, rng in enumerate(chunks)]
         try:
             await asyncio.to_thread(self._enqueue, specs)
+        except Overloaded:
+            raise
         except Exception as exc:  # redis down: a clean 503, never a hang
             raise ServiceUnavailable(f"queue unavailable: {type(exc).__name__}") from None
         results: list[dict | None] = [None] * len(items)
-        pending: dict[int, dict[str, Any]] = {
-            i: {"job_id": specs[i][0], "attempt": 1, "dead_since": None, "done_since": None} for i in range(len(chunks))
-        }
+        pending: dict[int, dict[str, Any]] = {i: _chunk_state(specs[i][0], 1, 1) for i in range(len(chunks))}
         key = f"verirl:res:{rid}"
         last_check = time.monotonic()
         try:
@@ -317,7 +463,10 @@ class RQDispatcher:
                 if results[j] is None:
                     results[j] = failure_result(items[j], "timeout", DEADLINE_MESSAGE)
         if pending:
-            await asyncio.to_thread(self._cancel, [p["job_id"] for p in pending.values()])
+            try:
+                await asyncio.to_thread(self._cancel, [(p["job_id"], len(chunks[i])) for i, p in pending.items()])
+            except Exception as exc:
+                log.warning("could not cancel %d chunks of %s: %s", len(pending), rid, exc)
         return [r for r in results if r is not None]
 
     async def _lpop(self, key: str) -> tuple[bytes, bytes] | None:
@@ -333,53 +482,84 @@ class RQDispatcher:
         results: list[dict | None],
     ) -> None:
         idxs = list(pending)
+        inter = self.queue.intermediate_queue_key
         async with self.r.pipeline(transaction=False) as p:
             for i in idxs:
                 jid = pending[i]["job_id"]
                 p.hget(f"rq:job:{jid}", "status")
                 p.exists(f"verirl:hb:{jid}")
+                p.lpos(inter, jid)
             raw = await p.execute()
         now = time.monotonic()
-        retry: list[tuple[int, str]] = []
+        lost: list[tuple[int, str]] = []  # started, then its worker went away: counts as an attempt
+        taken: list[int] = []  # taken off the queue, never started
         for n, i in enumerate(idxs):
-            status = raw[2 * n].decode() if raw[2 * n] else None
-            beating = bool(raw[2 * n + 1])
+            status = raw[3 * n].decode() if raw[3 * n] else None
+            beating = bool(raw[3 * n + 1])
+            in_intermediate = raw[3 * n + 2] is not None
             st = pending[i]
-            lost_reason = None
+            if status == "queued" and in_intermediate:
+                st["taken_since"] = st["taken_since"] or now
+                if now - st["taken_since"] >= TAKEN_GRACE_S:
+                    taken.append(i)
+                continue
+            st["taken_since"] = None
             if status in ("failed", "stopped", "canceled"):
-                lost_reason = f"job {status}"
+                lost.append((i, f"job {status}"))
             elif status == "started" and not beating:
                 st["dead_since"] = st["dead_since"] or now
                 if now - st["dead_since"] >= HEARTBEAT_GRACE_S:
-                    lost_reason = "worker stopped beating"
+                    lost.append((i, "worker stopped beating"))
             elif status in ("finished", None):
                 st["done_since"] = st["done_since"] or now
                 if now - st["done_since"] >= HEARTBEAT_GRACE_S:
-                    lost_reason = "job vanished" if status is None else "job finished without results"
+                    lost.append((i, "job vanished" if status is None else "job finished without results"))
             else:
                 st["dead_since"] = None
-            if lost_reason:
-                retry.append((i, lost_reason))
         respecs = []
-        for i, reason in retry:
-            st = pending[i]
-            if st["attempt"] < MAX_ATTEMPTS:
-                log.warning("chunk %s of %s lost (%s); re-enqueueing", i, rid, reason)
-                spec = self._payload(rid, i, st["attempt"] + 1, [items[j] for j in chunks[i]])
+        if taken:
+            # Take them back first: a job some worker started meanwhile stays where it is.
+            back = await asyncio.to_thread(self._take_back, [(pending[i]["job_id"], len(chunks[i])) for i in taken], True)
+            for i in taken:
+                st = pending[i]
+                if st["job_id"] not in back:
+                    st["taken_since"] = None
+                    continue
+                if st["send"] >= MAX_SENDS:
+                    self._give_up(rid, i, chunks, items, pending, results, "taken by workers that never started it")
+                    continue
+                log.warning("chunk %s of %s was taken by a worker that never started it (froze or died after the"
+                            " take); re-sending it now", i, rid)
+                spec = self._payload(rid, i, st["attempt"], [items[j] for j in chunks[i]], st["send"] + 1)
                 respecs.append(spec)
-                pending[i] = {"job_id": spec[0], "attempt": st["attempt"] + 1, "dead_since": None, "done_since": None}
+                pending[i] = _chunk_state(spec[0], st["attempt"], st["send"] + 1)
+        for i, reason in lost:
+            st = pending[i]
+            if st["attempt"] < MAX_ATTEMPTS and st["send"] < MAX_SENDS:
+                log.warning("chunk %s of %s lost (%s); re-enqueueing", i, rid, reason)
+                spec = self._payload(rid, i, st["attempt"] + 1, [items[j] for j in chunks[i]], st["send"] + 1)
+                respecs.append(spec)
+                pending[i] = _chunk_state(spec[0], st["attempt"] + 1, st["send"] + 1)
             else:
-                log.error("chunk %s of %s lost twice (%s); marking its items error", i, rid, reason)
-                for j in chunks[i]:
-                    results[j] = failure_result(items[j], "error", f"worker lost while grading ({reason})")
-                del pending[i]
+                self._give_up(rid, i, chunks, items, pending, results, reason)
         if respecs:
-            await asyncio.to_thread(self._enqueue, respecs)
+            await asyncio.to_thread(self._enqueue, respecs, False)
 
-    def _cancel(self, job_ids: list[str]) -> None:
+    @staticmethod
+    def _give_up(rid: str, i: int, chunks: list[range], items: list[dict], pending: dict, results: list, reason: str) -> None:
+        log.error("chunk %s of %s lost again (%s); marking its items error", i, rid, reason)
+        for j in chunks[i]:
+            results[j] = failure_result(items[j], "error", f"worker lost while grading ({reason})")
+        del pending[i]
+
+    def _cancel(self, jobs: list[tuple[str, int]]) -> None:
+        """At the deadline: drop chunks no worker started; cancel the running ones."""
         from rq.job import Job
 
-        for jid in job_ids:
+        back = self._take_back(jobs, drop=True)
+        for jid, _ in jobs:
+            if jid in back:
+                continue
             try:
                 Job.fetch(jid, connection=self.sync).cancel()
             except Exception:
@@ -387,13 +567,18 @@ class RQDispatcher:
 
     # -- status ----------------------------------------------------------------
 
-    async def workers(self) -> list[dict[str, Any]]:
-        out = []
-        async for key in self.r.scan_iter(match="verirl:worker:*", count=500):
-            raw = await self.r.get(key)
-            if raw:
-                out.append(json.loads(raw))
-        return sorted(out, key=lambda w: w.get("name", ""))
+    async def workers(self, client: Any = None) -> list[dict[str, Any]]:
+        """The workers announcing now (``verirl:workers`` indexes the names; each announcement
+        expires seconds after its worker stops). Two round trips, however big the keyspace."""
+        r = client or self.r
+        names = sorted(n.decode() for n in await r.smembers(WORKERS_KEY))
+        if not names:
+            return []
+        raws = await r.mget([f"verirl:worker:{n}" for n in names])
+        gone = [n for n, raw in zip(names, raws, strict=True) if raw is None]
+        if gone:
+            await r.srem(WORKERS_KEY, *gone)
+        return [json.loads(raw) for raw in raws if raw is not None]
 
     async def info(self) -> dict[str, Any]:
         return {"workers": await self.workers(), "queue": self.queue_name}
@@ -403,19 +588,19 @@ class RQDispatcher:
         return {"workers": {w.get("name"): w.get("isolation", {"available": None}) for w in await self.workers()}}
 
     async def ready(self) -> tuple[bool, str]:
+        """One bounded probe (no retries): answers within a second even when Redis is gone."""
         try:
-            await self.r.ping()
+            n = len(await self.workers(self.probe))
         except Exception as exc:
             return False, f"redis unreachable: {type(exc).__name__}"
-        n = len(await self.workers())
         return (n > 0, f"{n} workers alive")
 
     async def queue_depth(self) -> int:
         try:
-            jobs = await self.r.llen(f"rq:queue:{self.queue_name}")
+            raw = await self.r.get(self.depth_key)
         except Exception as exc:
             raise ServiceUnavailable(f"queue unavailable: {type(exc).__name__}") from None
-        return int(jobs) * self.chunk_size
+        return max(0, int(raw or 0))
 
     async def close(self) -> None:
         if self._flush_handle is not None:
@@ -423,6 +608,7 @@ class RQDispatcher:
         for t in list(self._batches):
             t.cancel()
         await self.r.aclose()
+        await self.probe.aclose()
         self.sync.close()
 
 

@@ -2,6 +2,9 @@
 
 No traceback, path or environment variable ever reaches a client: unexpected
 exceptions are logged with the request id and answered with a generic 500.
+A store that cannot be reached (Redis down, restarting, paused) is not a bug:
+every endpoint that needs it answers 503 with ``Retry-After`` (clients retry)
+and logs one line, no traceback.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verirl.batch import field_path
-from verirl.errors import Overloaded, VerirlError
+from verirl.errors import Overloaded, ServiceUnavailable, VerirlError
 
 log = logging.getLogger("verirl.api")
+
+#: Seconds a client should wait before retrying a 503 (a Redis restart takes a few).
+RETRY_AFTER_S = 2
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, headers=None) -> JSONResponse:
@@ -41,6 +47,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(VerirlError)
     async def _verirl(request: Request, exc: VerirlError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
+        if isinstance(exc, ServiceUnavailable):
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
+            log.warning("%s %s: 503 %s", request.method, request.url.path, exc.message)
         if exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
@@ -64,6 +73,17 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and "parsing the body" in message:
             code, message = "invalid_body", "body could not be decoded (send UTF-8 JSON)"
         return error_response(exc.status_code, code, message, field, getattr(exc, "headers", None))
+
+    from redis.exceptions import ConnectionError, TimeoutError
+
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+        # Registered by class, so Starlette answers it inside the middleware stack: the
+        # response carries X-Request-Id and nothing is re-raised to uvicorn as a traceback.
+        log.warning("%s %s: 503 store unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+        return error_response(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

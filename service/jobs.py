@@ -13,8 +13,11 @@ import time
 import uuid
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from verirl.batch import batch_stats, group_stats, prepare_items
-from verirl.errors import InvalidInput
+from verirl.errors import InvalidInput, VerirlError
 from verirl.schemas import ScoreRequest
 from verirl.settings import Settings
 
@@ -62,7 +65,12 @@ async def _resolve_problems(registry: Any, raw_items: list[Any]) -> tuple[list[A
 
 
 async def score_batch(
-    dispatcher: Dispatcher, settings: Settings, req: ScoreRequest, registry: Any = None, count_token: str | None = None
+    dispatcher: Dispatcher,
+    settings: Settings,
+    req: ScoreRequest,
+    registry: Any = None,
+    count_token: str | None = None,
+    log_each: bool = True,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     check_size(req, settings)
@@ -94,7 +102,9 @@ async def score_batch(
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
     RECORDER.record_results(prepared, results)
-    log.info("scored %d items in %.3f s", len(results), time.perf_counter() - t0)
+    took = time.perf_counter() - t0
+    # The trainer endpoints get thousands of one-item requests a step: a line each would cost more than the grading.
+    log.log(logging.INFO if log_each or took >= 1.0 else logging.DEBUG, "scored %d items in %.3f s", len(results), took)
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:
@@ -110,65 +120,86 @@ async def score_batch(
 
 
 class JobRunner:
+    """Runs async jobs; each runs in exactly one API process at a time.
+
+    A job runs where its lease is: ``submit`` stores a new job with its lease, the sweeper
+    takes leases nobody holds (the API running the job stopped). Inside one process a
+    job id never has two tasks (``_start`` checks synchronously), so a job submitted
+    while a sweep waits on a slow Redis is not "taken over" by its own API.
+    """
+
     def __init__(self, dispatcher: Dispatcher, store: Store, settings: Settings, registry: Any = None) -> None:
         self.registry = registry
         self.dispatcher = dispatcher
         self.store = store
         self.settings = settings
         self.owner = uuid.uuid4().hex
-        self._tasks: set[asyncio.Task] = set()
+        self._running: dict[str, asyncio.Task] = {}
         self.lease_s = settings.job_lease_s
         self._sweeper: asyncio.Task | None = None
 
     def start_sweeper(self) -> None:
-        """Every lease/3 seconds, take over open jobs whose owner stopped renewing its lease
-        (an API replica that died): nothing accepted is lost, even without a restart."""
+        """Every lease/3 seconds, take over open jobs whose lease nobody holds (an API replica
+        that died): nothing accepted is lost, even without a restart."""
 
         async def sweep() -> None:
             while True:
                 await asyncio.sleep(self.lease_s / 3)
                 try:
-                    n = await self.resume()
-                    if n:
-                        log.info("took over %d async jobs of a stopped API", n)
+                    await self.resume("nobody renewed its lease: the API that ran it stopped")
                 except Exception as exc:
-                    log.warning("job sweep failed: %s", exc)
+                    log.warning("job sweep failed: %s: %s", type(exc).__name__, exc)
 
         self._sweeper = asyncio.create_task(sweep())
 
     async def submit(self, req: ScoreRequest) -> str:
         check_size(req, self.settings)
         job_id = uuid.uuid4().hex
-        await self.store.create_job(job_id, req.model_dump(mode="json"), len(req.items))
+        await self.store.create_job(job_id, req.model_dump(mode="json"), len(req.items), self.owner, self.lease_s)
         self._start(job_id)
         return job_id
 
-    def _start(self, job_id: str) -> None:
+    def _start(self, job_id: str) -> bool:
+        if job_id in self._running:  # synchronous check-and-add: one task per job in this process
+            return False
         task = asyncio.create_task(self._run(job_id))
-        task.job_id = job_id  # type: ignore[attr-defined]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._running[job_id] = task
+        task.add_done_callback(lambda _t: self._running.pop(job_id, None))
+        return True
 
-    async def resume(self) -> int:
+    async def resume(self, why: str = "resumed after a restart") -> int:
+        """Start every open job whose lease nobody holds; returns how many."""
         n = 0
-        running = {getattr(t, "job_id", None) for t in self._tasks}
         for job_id in await self.store.open_jobs():
-            if job_id in running:
+            if job_id in self._running:
                 continue
-            if await self.store.claim_job(job_id, self.owner, self.lease_s):
-                self._start(job_id)
+            if not await self.store.claim_job(job_id, self.owner, self.lease_s):
+                continue  # another replica (or this one) holds its lease: it is running
+            if self._start(job_id):
                 n += 1
+                log.warning("async job %s: taken over by this API (%s)", job_id, why)
+            else:  # started here while the claim waited on Redis; the lease is ours either way
+                log.info("async job %s: already running in this API; not started twice", job_id)
         return n
 
-    async def _keep_lease(self, job_id: str) -> None:
+    async def _keep_lease(self, job_id: str, task: asyncio.Task) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            await self.store.claim_job(job_id, self.owner, self.lease_s)
+            try:
+                held = await self.store.renew_job(job_id, self.owner, self.lease_s)
+            except Exception as exc:
+                log.warning("async job %s: cannot renew its lease (%s); retrying", job_id, type(exc).__name__)
+                continue
+            if not held:
+                log.error("async job %s: another API took its lease (this one stalled past %d s); "
+                          "stopping here so that it runs once", job_id, self.lease_s)
+                task.cancel()
+                return
 
     async def _run(self, job_id: str) -> None:
-        if not await self.store.claim_job(job_id, self.owner, self.lease_s):
-            return
-        lease = asyncio.create_task(self._keep_lease(job_id))
+        me = asyncio.current_task()
+        assert me is not None
+        lease = asyncio.create_task(self._keep_lease(job_id, me))
         try:
             raw = await self.store.job_request(job_id)
             if raw is None:
@@ -183,17 +214,21 @@ class JobRunner:
             await self.store.finish_job(job_id, "done", result)
         except asyncio.CancelledError:
             raise
+        except (VerirlError, RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("async job %s interrupted (%s: %s); it stays open and runs again when its lease lapses",
+                        job_id, type(exc).__name__, exc)
         except Exception:
-            log.exception("async job %s failed; it stays open and is resumed on restart", job_id)
+            log.exception("async job %s failed; it stays open and runs again when its lease lapses", job_id)
         finally:
             lease.cancel()
 
     async def close(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for t in list(self._tasks):
+        tasks = list(self._running.values())
+        for t in tasks:
             t.cancel()
-        for t in list(self._tasks):
+        for t in tasks:
             try:
                 await t
             except (asyncio.CancelledError, Exception):

@@ -4,14 +4,19 @@ history the status page shows.
 Metrics are recorded in the API process from the results it returns, so they
 cover both modes (in distributed mode the grading happens in workers, and the
 results come back through the API). Queue depth and worker count are read from
-the dispatcher at scrape time.
+the dispatcher at scrape time, within a second; when the store cannot be read
+(Redis down), a scrape still succeeds with the last values read, marked by
+``verirl_gauges_stale 1`` and their age in ``verirl_gauges_age_seconds``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextvars
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,6 +28,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ver
 
 _LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _VERIFY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30)
+GAUGE_READ_TIMEOUT_S = 1.0
 WINDOW_S = 10
 HISTORY = 90  # windows: 15 minutes
 
@@ -35,9 +41,15 @@ class Recorder:
         self.items = Counter("verirl_items_total", "Items graded, by task and verdict", ["task", "verdict"], registry=r)
         self.verify = Histogram("verirl_verify_seconds", "Verification time of one item, by task and deciding layer", ["task", "layer"], registry=r, buckets=_VERIFY_BUCKETS)
         self.sandbox = Counter("verirl_sandbox_runs_total", "Sandboxed test runs, by outcome", ["verdict"], registry=r)
+        self.label_errors = Counter(
+            "verirl_label_errors_total", "Items whose label (ground truth) is missing, empty or unreadable, by endpoint", ["endpoint"], registry=r
+        )
         self.problems = Counter("verirl_problems_registered_total", "Problems registered", registry=r)
         self.queue = Gauge("verirl_queue_depth", "Items waiting for a verifier", registry=r)
         self.workers = Gauge("verirl_workers", "Workers (distributed) or verifier processes (embedded) alive", registry=r)
+        self.stale = Gauge("verirl_gauges_stale", "1 when queue depth and workers could not be read at this scrape (they show the last values read)", registry=r)
+        self.gauges_age = Gauge("verirl_gauges_age_seconds", "Seconds since queue depth and workers were last read", registry=r)
+        self._gauges_at: float | None = None
         self.windows: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
         self.started = time.time()
@@ -85,6 +97,20 @@ class Recorder:
             out.append({"t": t, "items": w["items"] if w else 0, "verdicts": dict(w["verdicts"]) if w else {},
                         "tasks": dict(w["tasks"]) if w else {}})
         return out
+
+    async def refresh_gauges(self, read: Callable[[], Awaitable[tuple[int, int]]]) -> None:
+        """Read (queue depth, workers) within a second; on failure keep the last values, marked stale."""
+        try:
+            depth, workers = await asyncio.wait_for(read(), GAUGE_READ_TIMEOUT_S)
+        except Exception as exc:
+            self.stale.set(1)
+            logging.getLogger("verirl.api").warning("metrics: serving last-known gauges (%s)", type(exc).__name__)
+        else:
+            self.queue.set(depth)
+            self.workers.set(workers)
+            self.stale.set(0)
+            self._gauges_at = time.time()
+        self.gauges_age.set(time.time() - (self._gauges_at or self.started))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

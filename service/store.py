@@ -20,13 +20,14 @@ _OPEN = ("queued", "running")
 
 
 class Store(Protocol):
-    async def create_job(self, job_id: str, request: dict, items: int) -> None: ...
+    async def create_job(self, job_id: str, request: dict, items: int, owner: str = "", lease_s: int = 0) -> None: ...
     async def get_job(self, job_id: str) -> dict | None: ...
     async def set_job_status(self, job_id: str, status: str) -> None: ...
     async def finish_job(self, job_id: str, status: str, result: dict | None) -> None: ...
     async def open_jobs(self) -> list[str]: ...
     async def job_request(self, job_id: str) -> dict | None: ...
     async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool: ...
+    async def renew_job(self, job_id: str, owner: str, ttl_s: int) -> bool: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -56,7 +57,7 @@ class SQLiteStore:
 
         return await asyncio.to_thread(go)
 
-    async def create_job(self, job_id: str, request: dict, items: int) -> None:
+    async def create_job(self, job_id: str, request: dict, items: int, owner: str = "", lease_s: int = 0) -> None:
         await self._run(
             "INSERT INTO jobs (id, status, items, created_at, request) VALUES (?, 'queued', ?, ?, ?)",
             (job_id, items, time.time(), json.dumps(request)),
@@ -96,7 +97,10 @@ class SQLiteStore:
         return json.loads(rows[0][0]) if rows else None
 
     async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
-        return True  # one embedded process owns its file
+        return True  # one embedded process owns its file (its runner never starts a job twice)
+
+    async def renew_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return True
 
     async def ping(self) -> bool:
         await self._run("SELECT 1")
@@ -107,6 +111,16 @@ class SQLiteStore:
             self._db.close()
 
 
+_RENEW = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] or not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
 class RedisStore:
     """Jobs as hashes ``verirl:job:<id>``; open ones in the set ``verirl:jobs:open``."""
 
@@ -114,9 +128,13 @@ class RedisStore:
         self.r = redis
         self.ttl = job_ttl_s
 
-    async def create_job(self, job_id: str, request: dict, items: int) -> None:
+    async def create_job(self, job_id: str, request: dict, items: int, owner: str = "", lease_s: int = 0) -> None:
+        """Store an open job; with ``owner``, its lease too, in the same transaction (a new
+        job is never open without a lease, so no sweep can take it from its API)."""
         key = f"verirl:job:{job_id}"
         async with self.r.pipeline(transaction=True) as p:
+            if owner:
+                p.set(f"{key}:lease", owner, ex=lease_s)
             p.hset(
                 key,
                 mapping={
@@ -166,15 +184,14 @@ class RedisStore:
         return json.loads(raw) if raw else None
 
     async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
-        """A lease so that only one API replica runs a job; renew by claiming again."""
-        key = f"verirl:job:{job_id}:lease"
-        if await self.r.set(key, owner, nx=True, ex=ttl_s):
-            return True
-        cur = await self.r.get(key)
-        if cur is not None and cur.decode() == owner:
-            await self.r.expire(key, ttl_s)
-            return True
-        return False
+        """Take the lease of a job nobody holds (new, or its API stopped renewing): only one
+        API replica runs a job. Never true for a lease that is held, even by ``owner``."""
+        return bool(await self.r.set(f"verirl:job:{job_id}:lease", owner, nx=True, ex=ttl_s))
+
+    async def renew_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        """Extend ``owner``'s lease (or take it back if it lapsed and nobody took it); false
+        when another replica holds it now."""
+        return bool(await self.r.eval(_RENEW, 1, f"verirl:job:{job_id}:lease", owner, ttl_s))
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())

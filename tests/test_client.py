@@ -121,3 +121,59 @@ def test_client_retries_429_and_503_then_succeeds(monkeypatch: pytest.MonkeyPatc
         srv.shutdown()
     assert out["results"][0]["reward"] == 1.0
     assert len(_Flaky.calls) == 3 and set(_Flaky.calls) == {"Bearer " + "k" * 16}
+
+
+# --------------------------------------------------------------------------- fork safety
+
+def _score_in_child(url: str, k: int) -> float:
+    from verirl.integrations._common import shared_client
+
+    c = shared_client(url)
+    return c.score([{"completion": f"\\boxed{{{k}}} #{k}", "answer": str(k)}])["results"][0]["reward"]
+
+
+def test_client_is_fork_safe_with_os_fork(embedded_server: str) -> None:
+    """A pooled client used before a fork keeps working in 12 forked children at once and in the
+    parent (verl's and PRIME's process pools fork the trainer with its reward client inside)."""
+    import os
+
+    from verirl.integrations._common import shared_client
+
+    c = shared_client(embedded_server)
+    assert c.score([{"completion": "\\boxed{1}", "answer": "1"}])["results"][0]["reward"] == 1.0  # a live pooled connection
+    parent_pool = c._http
+    pids = []
+    for k in range(12):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: score through the inherited client, report, exit without cleanup
+            os.close(r)
+            code = 1
+            try:
+                ok = all(_score_in_child(embedded_server, k * 10 + j) == 1.0 for j in range(5))
+                code = 0 if ok and c._http is not parent_pool else 2
+            finally:
+                os.write(w, bytes([code]))
+                os._exit(0)
+        os.close(w)
+        pids.append((pid, r))
+    codes = []
+    for pid, r in pids:
+        codes.append(os.read(r, 1)[0])
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert codes == [0] * 12
+    assert c._http is parent_pool  # the parent keeps its own pool, and it still works
+    assert c.score([{"completion": "\\boxed{2}", "answer": "2"}])["results"][0]["reward"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_client_is_fork_safe_with_multiprocessing(embedded_server: str, method: str) -> None:
+    import multiprocessing
+
+    from verirl.integrations._common import shared_client
+
+    shared_client(embedded_server).score([{"completion": "\\boxed{1}", "answer": "1"}])
+    with multiprocessing.get_context(method).Pool(4) as pool:
+        out = pool.starmap(_score_in_child, [(embedded_server, k) for k in range(24)])
+    assert out == [1.0] * 24

@@ -1,7 +1,12 @@
-"""A worker SIGKILLed in the middle of a batch: the request completes and no item is lost."""
+"""A worker SIGKILLed in the middle of a batch: the request completes and no item is lost; an API
+SIGKILLed with async jobs open; sandbox slots under a long run."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -100,3 +105,63 @@ def test_api_sigkilled_async_job_taken_over_by_another_replica(tmp_path, clean_r
         worker.stop()
         b.stop()
         a.stop()
+
+
+_SLOTS_SCRIPT = r"""
+import fcntl, json, os, threading, time
+from sandbox import Limits, Sandbox
+from sandbox.client import SLOT_DIR
+
+# Four sandboxes (four zygotes, like four verifier processes) share two slots by flock.
+long_sb, shorts = Sandbox(slots=2), [Sandbox(slots=2) for _ in range(3)]
+order, lock = [], threading.Lock()
+
+def held():
+    for i in range(2):
+        fd = os.open(SLOT_DIR / f"{i}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    return False
+
+def long_run():
+    r = long_sb.run_python("import time; time.sleep(6)", limits=Limits(cpu_time_s=2, wall_time_s=60))
+    with lock:
+        order.append(["long", r.status])
+
+def short_runs(sb):
+    for _ in range(4):
+        r = sb.run_python("print(1)", limits=Limits(cpu_time_s=2, wall_time_s=60))
+        with lock:
+            order.append(["short", r.status])
+
+t = threading.Thread(target=long_run)
+t.start()
+while not held():
+    time.sleep(0.01)
+ts = [threading.Thread(target=short_runs, args=(sb,)) for sb in shorts]
+for x in ts:
+    x.start()
+for x in ts + [t]:
+    x.join()
+print(json.dumps(order))
+"""
+
+
+def test_sandbox_waiters_take_the_first_slot_that_frees(tmp_path):
+    """One long run holds one of two slots; three verifiers each make four short runs.
+    Every short run goes through the other slot as it frees: none waits behind the long
+    one (before the fix a waiter blocked on a random busy slot, often the long run's)."""
+    slots = tmp_path / "tmp"
+    slots.mkdir()
+    os.chmod(slots, 0o755)
+    env = procs.clean_env(TMPDIR=str(slots))  # slot locks of our own, not the machine's
+    out = subprocess.run([sys.executable, "-c", _SLOTS_SCRIPT], env=env, cwd=procs.REPO, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    order = json.loads(out.stdout.strip().splitlines()[-1])
+    assert order.count(["short", "ok"]) == 12, order
+    assert order[-1] == ["long", "ok"], order  # all twelve short runs finished while the long one ran

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--queues", nargs="*", default=None, help="queues to listen on (default VERIRL_QUEUE)")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     w.add_argument("--concurrency", type=int, default=None, help="verifier processes (default VERIRL_WORKERS or cores)")
-    w.add_argument("--name", default=None, help="worker name (default host-pid)")
+    w.add_argument("--name", default=None, help="worker name (default VERIRL_WORKER_NAME, else host-pid)")
     w.set_defaults(func=_cmd_worker)
 
     f = sub.add_parser(

@@ -19,6 +19,9 @@ Behaviour:
   last failure raises :class:`verirl.errors.ServiceUnavailable`.
 * **4xx** (bad input, auth) raise :class:`verirl.errors.ClientError` at once,
   with the server's error code, message and field.
+* **Fork-safe.** A client used in a forked child (verl's and PRIME's process
+  pools, ``multiprocessing`` with the fork start method) notices the new pid
+  and opens its own connections; it never writes to the parent's sockets.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -159,16 +163,30 @@ class _Base:
 
 
 class Client(_Base):
-    """Synchronous client; one pooled ``httpx.Client``. Thread-safe."""
+    """Synchronous client; one pooled ``httpx.Client`` per process. Thread-safe and fork-safe."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, **kw: Any) -> None:
         super().__init__(url, api_key, **kw)
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers=self.headers,
-            timeout=self.timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-        )
+        self._pid = -1
+        self._http_client: httpx.Client | None = None
+        self._pid_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The connection pool of this process: a forked child gets a new one (the parent's
+        sockets are shared with the parent; using them would interleave two conversations)."""
+        if self._pid != os.getpid():
+            with self._pid_lock:
+                if self._pid != os.getpid():
+                    # The inherited pool is dropped, not closed: closing could shut sockets the parent uses.
+                    self._http_client = httpx.Client(
+                        base_url=self.url,
+                        headers=self.headers,
+                        timeout=self.timeout,
+                        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+                    )
+                    self._pid = os.getpid()
+        return self._http_client  # type: ignore[return-value]
 
     def request(self, method: str, path: str, json: Any = None, params: dict | None = None) -> Any:
         last: str = ""
@@ -223,7 +241,9 @@ class Client(_Base):
         return self.request("GET", "/v1/info")
 
     def close(self) -> None:
-        self._http.close()
+        if self._http_client is not None and self._pid == os.getpid():
+            self._http_client.close()
+        self._http_client, self._pid = None, -1
 
     def __enter__(self) -> Client:
         return self
@@ -238,12 +258,20 @@ class AsyncClient(_Base):
     def __init__(self, url: str | None = None, api_key: str | None = None, *, max_concurrency: int = 8, **kw: Any) -> None:
         super().__init__(url, api_key, **kw)
         self.max_concurrency = max(1, max_concurrency)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=self.headers,
-            timeout=self.timeout,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-        )
+        self._pid = -1
+        self._http_client: httpx.AsyncClient | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        if self._pid != os.getpid():  # a forked child: its own connections
+            self._http_client = httpx.AsyncClient(
+                base_url=self.url,
+                headers=self.headers,
+                timeout=self.timeout,
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            )
+            self._pid = os.getpid()
+        return self._http_client  # type: ignore[return-value]
 
     async def request(self, method: str, path: str, json: Any = None, params: dict | None = None) -> Any:
         last = ""
@@ -281,7 +309,9 @@ class AsyncClient(_Base):
         return await self.request("GET", "/healthz")
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http_client is not None and self._pid == os.getpid():
+            await self._http_client.aclose()
+        self._http_client, self._pid = None, -1
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -42,7 +42,9 @@ def _die_with_parent() -> None:
 
 
 def _child_main(conn: mpc.Connection) -> None:
-    """Loop of one verifier process: receive an item, grade it, send the result."""
+    """Loop of one verifier process: receive a chunk of items, grade them in order,
+    send each result as soon as it is ready (the parent times each item from the
+    arrival of the previous result)."""
     os.setpgid(0, 0)  # own process group, so a kill takes any helper it started
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -56,17 +58,17 @@ def _child_main(conn: mpc.Connection) -> None:
             os._exit(0)
         if msg is None:
             os._exit(0)
-        task_id, item = msg
-        try:
-            result = score_item(item)
-        except BaseException as exc:  # a verifier bug is an `error` verdict, never a silent 0
-            from verirl.scoring import failure_result
+        for task_id, item in msg:
+            try:
+                result = score_item(item)
+            except BaseException as exc:  # a verifier bug is an `error` verdict, never a silent 0
+                from verirl.scoring import failure_result
 
-            result = failure_result(item, "error", f"verifier crashed: {type(exc).__name__}")
-        try:
-            conn.send((task_id, result))
-        except (EOFError, OSError):
-            os._exit(0)
+                result = failure_result(item, "error", f"verifier crashed: {type(exc).__name__}")
+            try:
+                conn.send((task_id, result))
+            except (EOFError, OSError):
+                os._exit(0)
 
 
 class _Child:
@@ -81,9 +83,14 @@ class _Child:
         self.head_deadline = 0.0
 
 
-#: Items in flight per verifier process: the next one is already in its pipe
+#: Items in flight per verifier process: the next ones are already in its pipe
 #: when it finishes the current one, so it never waits for the scheduler thread.
+#: Items go out in chunks (one IPC message for up to MAX_INFLIGHT items): a
+#: process holds at least PIPELINE_DEPTH and, when many items wait, its share
+#: of them up to MAX_INFLIGHT. Items sent to a process that is killed go back
+#: to the front of the queue, so a deep pipe costs no correctness.
 PIPELINE_DEPTH = 4
+MAX_INFLIGHT = 32
 
 
 class VerifierPool:
@@ -126,20 +133,32 @@ class VerifierPool:
         self._wake()
         return fut
 
+    def submit_many(self, items: list[dict], timeouts: list[float]) -> list[Future]:
+        """``submit`` for many items at once: one lock, one wake-up of the scheduler."""
+        if self._closed:
+            raise RuntimeError("pool is closed")
+        futs: list[Future] = [Future() for _ in items]
+        with self._lock:
+            self._pending.extend(
+                (next(self._ids), it, f, t) for it, f, t in zip(items, futs, timeouts, strict=True)
+            )
+        self._wake()
+        return futs
+
     def map(self, items: list[dict], timeouts: list[float]) -> list[dict]:
-        futs = [self.submit(it, t) for it, t in zip(items, timeouts, strict=True)]
-        return [f.result() for f in futs]
+        return [f.result() for f in self.submit_many(items, timeouts)]
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        """Items not started yet: waiting here or in a process's pipe behind its running item."""
+        return len(self._pending) + sum(max(0, len(c.tasks) - 1) for c in self._children)
 
     def stats(self) -> dict[str, Any]:
         return {
             "size": self.size,
             "alive": sum(1 for c in self._children if c.proc.is_alive()),
             "busy": sum(1 for c in self._children if c.tasks),
-            "queued": len(self._pending),
+            "queued": self.queued,
             "completed": self.completed,
             "timeouts": self.timeouts,
             "crashes": self.crashes,
@@ -202,37 +221,49 @@ class VerifierPool:
         if not self._closed:
             self._children[idx] = self._spawn()
 
-    def _take(self) -> tuple[int, dict, Future, float] | None:
+    def _take(self, n: int, inflight: int) -> list[tuple[int, dict, Future, float]]:
+        """Up to ``n`` items for a process already holding ``inflight``. Only math items (fast,
+        sub-millisecond mostly) are queued deeper than PIPELINE_DEPTH behind others."""
+        out: list[tuple[int, dict, Future, float]] = []
         with self._lock:
-            while self._pending:
-                cand = self._pending.popleft()
+            while self._pending and len(out) < n:
+                cand = self._pending[0]
+                if inflight + len(out) >= PIPELINE_DEPTH and cand[1].get("task", "math") != "math":
+                    break
+                self._pending.popleft()
                 fut = cand[2]
                 if fut.running() or fut.set_running_or_notify_cancel():  # running: re-queued after a kill
-                    return cand
-        return None
+                    out.append(cand)
+        return out
 
     def _assign(self) -> None:
-        # Each item to the least-loaded process: an idle process never waits while another
-        # holds a queue (two slow code items run side by side, not one behind the other).
-        while True:
+        # Each chunk to the least-loaded process, never more than its share of what waits: an
+        # idle process never waits while another holds a queue (two slow code items run side
+        # by side, not one behind the other), and many waiting items go out in few messages.
+        while self._pending:
             child = min(self._children, key=lambda c: len(c.tasks))
-            if len(child.tasks) >= PIPELINE_DEPTH:
+            share = -(-len(self._pending) // max(1, len(self._children)))
+            target = min(MAX_INFLIGHT, max(PIPELINE_DEPTH, share))
+            room = target - len(child.tasks)
+            if room <= 0 or (child.tasks and room < target // 2):
+                return  # the least-loaded process is busy enough: refill later, in a bigger chunk
+            tasks = self._take(min(room, share), len(child.tasks))
+            if not tasks:
                 return
-            task = self._take()
-            if task is None:
-                return
-            tid, item, fut, timeout_s = task
             try:
-                child.conn.send((tid, item))
+                child.conn.send([(tid, item) for tid, item, _, _ in tasks])
             except (OSError, ValueError):
+                tid, item, fut, _ = tasks[0]
                 fut.set_result(_failure(item, "error", "verifier process unavailable"))
                 self.crashes += 1
+                with self._lock:
+                    self._pending.extendleft(reversed(tasks[1:]))
                 self._requeue(child)
                 self._replace(child)
                 continue
             if not child.tasks:
-                child.head_deadline = time.monotonic() + timeout_s
-            child.tasks.append(task)
+                child.head_deadline = time.monotonic() + tasks[0][3]
+            child.tasks.extend(tasks)
 
     def _requeue(self, child: _Child) -> None:
         """Items sent to a process that is going away, not yet started: back to the front."""

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     )
     queue: str = Field("verirl", description="RQ queue name used in distributed mode.")
     chunk_size: int = Field(32, ge=1, le=4096, description="Items per RQ job in distributed mode.")
+    worker_name: str | None = Field(
+        None,
+        description="`verirl worker`: a stable name (default host-pid); a restart under it takes over its stale registration.",
+    )
     data_dir: Path = Field(Path("./data"), description="Embedded mode: directory of the SQLite store.")
 
     # --- limits ------------------------------------------------------------
@@ -83,6 +87,31 @@ class Settings(BaseSettings):
         "accuracy",
         description="Reward spec used when a request gives none: a preset name (accuracy, r1, dapo, cosine) or a JSON object.",
     )
+
+    # --- trainer endpoints ---------------------------------------------
+    trainer_think: str = Field(
+        "auto",
+        description="Default think mode of /get_reward and /slime/reward (query parameter `think` overrides): "
+        "auto (a prompt that opened <think> makes the response thinking until </think>), open, strip, required, ignore.",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="Local tokenizer (a tokenizer.json file or a directory holding one) for token lengths on the "
+        "trainer endpoints, which receive no token counts. Unset: lengths are counted in words.",
+    )
+    tokenizer_dir: Path | None = Field(
+        None,
+        description="Directory of local tokenizers a trainer request may name with `?tokenizer=<name>` (no downloads).",
+    )
+
+    @field_validator("trainer_think")
+    @classmethod
+    def _valid_think(cls, v: str) -> str:
+        from verirl.labels import THINK_MODES
+
+        if v not in THINK_MODES:
+            raise ValueError(f"VERIRL_TRAINER_THINK must be one of {', '.join(THINK_MODES)}")
+        return v
 
     @field_validator("default_reward")
     @classmethod

@@ -10,10 +10,14 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 from verirl import scoring  # noqa: E402
 
-try:
-    scoring.score_item({"task": "math", "completion": "\\boxed{\\frac{x}{2}+1}", "answer": "1+x/2"})
-except Exception:  # warming is best effort; real items report their own errors
-    pass
+# Each item loads code paths a child would otherwise load on its first such item: the
+# symbolic layer, and sympy's radicals (about 1 s on a busy 2-core machine, paid once
+# here instead of once per verifier process, inside some request).
+for _gold, _pred in (("1+x/2", "\\boxed{\\frac{x}{2}+1}"), ("5", "\\boxed{\\sqrt{2} + 2\\sqrt{3}}")):
+    try:
+        scoring.score_item({"task": "math", "completion": _pred, "answer": _gold})
+    except Exception:  # warming is best effort; real items report their own errors
+        pass
 try:  # the IFEval/IFBench checkers and NLTK's offline data (seconds to import)
     scoring.score_item({"task": "instruction", "completion": "Hi. Bye.", "constraints": {
         "instruction_id_list": ["length_constraints:number_sentences"], "kwargs": [{"num_sentences": 2, "relation": "at least"}]}})

@@ -50,6 +50,13 @@ def _connection():
     return job.connection, job.id
 
 
+# The API counts admitted items until a worker starts their chunk (see service.dispatch).
+_STARTED = """
+local left = redis.call('DECRBY', KEYS[1], tonumber(ARGV[1]))
+if left < 0 then redis.call('SET', KEYS[1], 0) end
+"""
+
+
 def score_chunk(payload: dict) -> dict:
     conn, job_id = _connection()
     hb_key = f"verirl:hb:{job_id}"
@@ -63,7 +70,11 @@ def score_chunk(payload: dict) -> dict:
                 pass
             stop.wait(HEARTBEAT_EVERY_S)
 
-    conn.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+    with conn.pipeline(transaction=False) as p:  # first beat, and the chunk leaves the queued count
+        p.set(hb_key, "1", ex=HEARTBEAT_TTL_S)
+        if payload.get("depth_key"):
+            p.eval(_STARTED, 1, payload["depth_key"], len(payload["items"]))
+        p.execute()
     t = threading.Thread(target=beat, name="verirl-heartbeat", daemon=True)
     t.start()
     try:

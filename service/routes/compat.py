@@ -1,22 +1,46 @@
 """Drop-in endpoints with other tools' exact contracts: SandboxFusion's /run_code,
-OpenRLHF's /get_reward and slime's remote reward."""
+OpenRLHF's /get_reward and slime's remote reward.
+
+The trainer endpoints answer 200 for every well-formed body, whatever its
+labels: an item whose label is missing, empty or unreadable gets verdict
+`error` (`details.error.code = "invalid_label"`, a message naming the fix) and
+`failure_reward` (default 0.0, the documented neutral value), a warning in the
+log once per process and a count in `verirl_label_errors_total`. They are the
+hot path of a training run (one item per request, thousands per step), so the
+body is parsed once (pydantic from raw bytes) and the answer written with
+orjson; the grading goes through `score_batch` like `/v1/score`.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from verirl.errors import InvalidInput
-from verirl.labels import item_from_label, response_of
+from verirl.batch import prepare_items
+from verirl.errors import InvalidInput, Overloaded, VerirlError
+from verirl.labels import (
+    THINK_MODES,
+    apply_think,
+    invalid_label_result,
+    item_from_label,
+    label_error,
+    response_of,
+    warn_invalid_label,
+)
 from verirl.rewards import parse_spec
 from verirl.schemas import FAILURE_VERDICTS, ScoreOptions, ScoreRequest
 
-from ..deps import DispatcherDep, SettingsDep
+from ..deps import DispatcherDep
+from ..errors import error_response
 from ..jobs import score_batch
+from ..observe import RECORDER
 
 router = APIRouter(tags=["compat"])
 
@@ -67,27 +91,43 @@ class TrainerQuery:
     options: ScoreOptions
     failure_reward: float
     task: str | None
+    think: str | None
+    tokenizer: str | None
 
 
-def trainer_query(
-    reward: str | None = Query(None, description="Reward preset or JSON spec (default VERIRL_DEFAULT_REWARD)."),
-    failure_reward: float = Query(0.0, description="Reward for timeout/error: these trainers need a number."),
-    task: Literal["math", "code", "instruction", "qa"] | None = Query(None, description="Force the task (else from the label)."),
+def make_trainer_query(
+    reward: str | None, failure_reward: float, task: str | None, think: str | None, tokenizer: str | None
 ) -> TrainerQuery:
     opts: dict[str, Any] = {"failure_reward": failure_reward}
     if reward:
         opts["reward"] = parse_spec(reward)
-    return TrainerQuery(ScoreOptions.model_validate(opts), failure_reward, task)
+    return TrainerQuery(ScoreOptions.model_validate(opts), failure_reward, task, think, tokenizer)
+
+
+async def trainer_query(
+    reward: str | None = Query(None, description="Reward preset or JSON spec (default VERIRL_DEFAULT_REWARD)."),
+    failure_reward: float = Query(
+        0.0, description="Reward for timeout/error (and unusable labels): these trainers need a number. 0.0 is neutral."
+    ),
+    task: Literal["math", "code", "instruction", "qa"] | None = Query(None, description="Force the task (else from the label)."),
+    think: Literal[THINK_MODES] | None = Query(  # type: ignore[valid-type]
+        None, description="Think mode (default VERIRL_TRAINER_THINK): auto, open, strip, required, ignore."
+    ),
+    tokenizer: str | None = Query(
+        None, description="A tokenizer in the server's VERIRL_TOKENIZER_DIR, for token lengths (default VERIRL_TOKENIZER)."
+    ),
+) -> TrainerQuery:
+    return make_trainer_query(reward, failure_reward, task, think, tokenizer)
 
 
 TrainerQueryDep = Annotated[TrainerQuery, Depends(trainer_query)]
 
 
-def _as_list(v: Any, n: int | None, field: str) -> list:
+def _as_list(v: Any, n: int, field: str) -> list:
     if v is None:
-        return [None] * (n or 0)
+        return [None] * n
     out = v if isinstance(v, list) else [v]
-    if n is not None and len(out) != n:
+    if len(out) != n:
         raise InvalidInput(f"{field} has {len(out)} entries, query has {n}", field=field)
     return out
 
@@ -103,8 +143,80 @@ def _numeric_terms(results: list[dict]) -> dict[str, list[float]]:
     }
 
 
+def _counter(settings: Any, q: TrainerQuery) -> Any:
+    from verirl.tokens import resolve_named, token_counter
+
+    if q.tokenizer:
+        return token_counter(resolve_named(q.tokenizer, settings.tokenizer_dir, field="query.tokenizer"), "query.tokenizer")
+    if settings.tokenizer:
+        return token_counter(settings.tokenizer, "VERIRL_TOKENIZER")
+    return None
+
+
+async def _grade(
+    app: Any,
+    endpoint: str,
+    entries: list[tuple[str, Any, Any, str]],
+    q: TrainerQuery,
+) -> list[dict]:
+    """Grade (response, label, prompt, label field) entries; unusable labels become
+    `error` results here and never reach the verifiers, item errors never become a 4xx."""
+    settings = app.state.settings
+    think = q.think or settings.trainer_think
+    count = _counter(settings, q)
+    results: list[dict | None] = [None] * len(entries)
+    todo: list[int] = []
+    items: list[dict] = []
+    hint = "openrlhf" if endpoint == "openrlhf" else "slime"
+    for i, (response, label, prompt, field) in enumerate(entries):
+        err = label_error(label, field=field, hint=hint, task=q.task)
+        if err is not None:
+            warn_invalid_label(err)
+            RECORDER.label_errors.labels(endpoint).inc()
+            results[i] = invalid_label_result(err, id=str(i), reward=q.failure_reward)
+            continue
+        item = apply_think(item_from_label(response, label, id=str(i), task=q.task), think, prompt)
+        if count is not None and item.get("completion"):
+            item["num_tokens"] = count(item["completion"])
+        todo.append(i)
+        items.append(item)
+    bad = [r for r in results if r is not None]
+    if bad:
+        RECORDER.record_results([None] * len(bad), bad)
+    if items:
+        req = ScoreRequest(items=items, options=q.options)
+        try:
+            out = await score_batch(app.state.dispatcher, settings, req, app.state.registry, log_each=len(items) >= 64)
+            graded = out["results"]
+        except InvalidInput as exc:
+            if not (exc.field or "").startswith("items["):
+                raise
+            # Every item was refused (e.g. malformed code tests): each gets its own error verdict.
+            _, errors = prepare_items(
+                items, q.options, max_completion_chars=settings.max_completion_chars,
+                max_answer_chars=settings.max_answer_chars, default_reward=settings.reward_spec,
+            )
+            graded = [e or invalid_label_result({"code": exc.code, "field": exc.field or "", "message": exc.message}) for e in errors]
+            for g in graded:
+                g["reward"] = q.failure_reward
+            RECORDER.record_results([None] * len(graded), graded)
+        for i, res in zip(todo, graded, strict=True):
+            results[i] = res
+    return [r for r in results if r is not None]
+
+
+def _reward(r: dict, failure_reward: float) -> float:
+    return float(r["reward"]) if r["reward"] is not None else failure_reward
+
+
+def _json(body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
 class OpenRLHFRequest(BaseModel):
-    """OpenRLHF's remote reward body (openrlhf/utils/remote_rm_utils.py: {"query", "prompts", "labels"})."""
+    """OpenRLHF's remote reward body: {"query", "prompts", "labels"} (openrlhf/utils/agent.py
+    `_fetch_rewards_via_http` sends one item per request; the legacy
+    openrlhf/utils/remote_rm_utils.py sends a batch)."""
 
     model_config = ConfigDict(extra="ignore")
     query: list[str] | str
@@ -112,40 +224,36 @@ class OpenRLHFRequest(BaseModel):
     labels: list[Any] | str | int | float | dict | None = None
 
 
-@router.post("/get_reward", operation_id="openrlhf_get_reward")
-async def openrlhf_get_reward(
-    req: OpenRLHFRequest,
-    request: Request,
-    dispatcher: DispatcherDep,
-    settings: SettingsDep,
-    q: TrainerQueryDep,
-) -> dict:
-    """OpenRLHF `--remote_rm_url http://HOST:PORT/get_reward`: rewards, scores, extra_logs."""
+async def openrlhf_rewards(app: Any, req: OpenRLHFRequest, q: TrainerQuery) -> dict[str, Any]:
     queries = req.query if isinstance(req.query, list) else [req.query]
     if not queries:
         raise InvalidInput("query is empty", field="query")
-    if req.labels is None:
-        raise InvalidInput("labels (the ground truths) are required: start OpenRLHF with --label_key", field="labels")
-    prompts = _as_list(req.prompts, len(queries), "prompts")
-    labels = _as_list(req.labels, len(queries), "labels")
-    items = [
-        item_from_label(response_of(text, p), lab, id=str(i), task=q.task)
+    n = len(queries)
+    prompts = _as_list(req.prompts, n, "prompts")
+    labels = _as_list(req.labels, n, "labels")
+    entries = [
+        (response_of(text, p), lab, p, "labels" if not isinstance(req.labels, list) else f"labels[{i}]")
         for i, (text, p, lab) in enumerate(zip(queries, prompts, labels, strict=True))
     ]
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=items, options=q.options), request.app.state.registry)
-    results = out["results"]
-    rewards = [float(r["reward"]) if r["reward"] is not None else q.failure_reward for r in results]
+    results = await _grade(app, "openrlhf", entries, q)
     extra = {
         "correct": [1.0 if r["verdict"] == "correct" else 0.0 for r in results],
         "undecided": [1.0 if r["verdict"] in FAILURE_VERDICTS else 0.0 for r in results],
         **_numeric_terms(results),
     }
     return {
-        "rewards": rewards,
+        "rewards": [_reward(r, q.failure_reward) for r in results],
         "scores": extra["correct"],
         "extra_logs": extra,
         "verdicts": [r["verdict"] for r in results],
+        "errors": [(r.get("details") or {}).get("error") if r["verdict"] in FAILURE_VERDICTS else None for r in results],
     }
+
+
+@router.post("/get_reward", operation_id="openrlhf_get_reward")
+async def openrlhf_get_reward(req: OpenRLHFRequest, request: Request, q: TrainerQueryDep) -> Response:
+    """OpenRLHF `--remote_rm_url http://HOST:PORT/get_reward`: rewards, scores, extra_logs (one entry per query)."""
+    return _json(await openrlhf_rewards(request.app, req, q))
 
 
 class SlimeRequest(BaseModel):
@@ -157,30 +265,138 @@ class SlimeRequest(BaseModel):
     label: Any = None
 
 
-@router.post("/slime/reward", operation_id="slime_reward")
-async def slime_reward(
-    req: SlimeRequest,
-    request: Request,
-    response: Response,
-    dispatcher: DispatcherDep,
-    settings: SettingsDep,
-    q: TrainerQueryDep,
-    detail: bool = Query(False, description="Return a dict (use slime's --reward-key score) instead of a number."),
-) -> Any:
-    """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime/reward`: a number (or a dict with `detail=true`)."""
-    if req.label is None:
-        raise InvalidInput("label (the ground truth) is required", field="label")
-    item = item_from_label(req.response, req.label, task=q.task)
-    out = await score_batch(dispatcher, settings, ScoreRequest(items=[item], options=q.options), request.app.state.registry)
-    [res] = out["results"]
-    response.headers["X-Verirl-Verdict"] = res["verdict"]
-    score = float(res["reward"]) if res["reward"] is not None else q.failure_reward
+async def slime_score(app: Any, req: SlimeRequest, q: TrainerQuery, detail: bool) -> tuple[Any, dict[str, str]]:
+    [res] = await _grade(app, "slime", [(req.response, req.label, req.prompt, "label")], q)
+    score = _reward(res, q.failure_reward)
+    headers = {"X-Verirl-Verdict": res["verdict"]}
     if not detail:
-        return score
+        return score, headers
     return {
         "score": score,
         "verdict": res["verdict"],
         "extracted": res.get("extracted"),
         "breakdown": (res.get("details") or {}).get("reward_breakdown", {}),
         "error": (res.get("details") or {}).get("error"),
-    }
+    }, headers
+
+
+@router.post("/slime/reward", operation_id="slime_reward")
+async def slime_reward(
+    req: SlimeRequest,
+    request: Request,
+    q: TrainerQueryDep,
+    detail: bool = Query(False, description="Return a dict (use slime's --reward-key score) instead of a number."),
+) -> Response:
+    """slime `--rm-type remote_rm --rm-url http://HOST:PORT/slime/reward`: a number (or a dict with `detail=true`)."""
+    body, headers = await slime_score(request.app, req, q, detail)
+    return _json(body, headers)
+
+
+# --------------------------------------------------------------------------- the hot path
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+@functools.lru_cache(maxsize=256)
+def _fast_query(raw: bytes) -> tuple[TrainerQuery, bool] | None:
+    """The trainer query string, or None when anything is off (FastAPI then answers the 4xx).
+    Cached: a trainer sends the same URL thousands of times (TrainerQuery is never mutated)."""
+    params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    try:
+        failure_reward = float(params.get("failure_reward", 0.0))
+        task, think = params.get("task"), params.get("think")
+        if (task is not None and task not in ("math", "code", "instruction", "qa")) or (think is not None and think not in THINK_MODES):
+            return None
+        detail = params.get("detail", "false").lower()
+        if detail not in _TRUE | _FALSE:
+            return None
+        q = make_trainer_query(params.get("reward"), failure_reward, task, think, params.get("tokenizer"))
+    except (ValueError, InvalidInput):
+        return None
+    return q, detail in _TRUE
+
+
+class TrainerFastPath:
+    """ASGI middleware serving POST /get_reward and /slime/reward without FastAPI's router
+    and dependency machinery, which cost more CPU than the grading of a one-item request
+    (bench/README.md: trainer bench). Same functions, same answers: anything that is not
+    a well-formed, authorised request is replayed through the FastAPI routes, which give
+    the usual 4xx in the one error shape."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path")
+        if scope["type"] != "http" or scope.get("method") != "POST" or path not in _FAST_PATHS:
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        more = True
+        while more:
+            msg = await receive()
+            if msg["type"] != "http.request":  # disconnected
+                return
+            chunks.append(msg.get("body", b""))
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        answered = await self._serve(scope, path, body, send)
+        if not answered:
+            sent = False
+
+            async def replay() -> dict:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+
+    async def _serve(self, scope: dict, path: str, body: bytes, send: Any) -> bool:
+        from ..deps import require_api_key
+
+        app = scope["app"]
+        try:
+            require_api_key(Request(scope))
+        except VerirlError:
+            return False
+        parsed = _fast_query(scope.get("query_string", b""))
+        if parsed is None:
+            return False
+        q, detail = parsed
+        try:
+            if path == "/get_reward":
+                req = OpenRLHFRequest.model_validate_json(body)
+            else:
+                sreq = SlimeRequest.model_validate_json(body)
+        except ValidationError:
+            return False
+        scope["route"] = _FAST_PATHS[path]
+        headers: dict[str, str] = {}
+        try:
+            if path == "/get_reward":
+                out: Any = await openrlhf_rewards(app, req, q)
+            else:
+                out, headers = await slime_score(app, sreq, q, detail)
+        except VerirlError as exc:
+            resp: Response = error_response(exc.status_code, exc.code, exc.message, exc.field,
+                                            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None)
+        else:
+            resp = _json(out, headers)
+        await resp(scope, _no_receive, send)
+        return True
+
+
+async def _no_receive() -> dict:
+    return {"type": "http.disconnect"}
+
+
+class _Route:
+    """What the request-id middleware reads to label the latency metric."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_FAST_PATHS = {"/get_reward": _Route("/get_reward"), "/slime/reward": _Route("/slime/reward")}

@@ -29,9 +29,12 @@ async def _workers(dispatcher) -> tuple[int, int]:
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)
 async def metrics(dispatcher: DispatcherDep) -> Response:
-    """Prometheus text exposition."""
-    RECORDER.queue.set(await dispatcher.queue_depth())
-    RECORDER.workers.set((await _workers(dispatcher))[0])
+    """Prometheus text exposition (last-known gauges, marked stale, when the store is down)."""
+
+    async def read() -> tuple[int, int]:
+        return await dispatcher.queue_depth(), (await _workers(dispatcher))[0]
+
+    await RECORDER.refresh_gauges(read)
     return Response(RECORDER.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from verirl.client import Client
 from verirl.errors import ClientError
+from verirl.labels import apply_think, invalid_label_result, item_from_label, label_error, warn_invalid_label
 from verirl.schemas import FAILURE_VERDICTS
 
 TERMS = ("accuracy", "format", "length", "repetition")
@@ -15,11 +18,24 @@ _lock = threading.Lock()
 _clients: dict[tuple, Client] = {}
 
 
-def shared_client(url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> Client:
-    """One pooled client per (url, key, timeout) per process: trainers call reward functions in a loop."""
+def _after_fork() -> None:  # a lock held by another thread at fork time would never be released in the child
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _key(url: str | None, api_key: str | None, timeout: float) -> tuple:
     from verirl.client import _env_url, _headers
 
-    key = (_env_url(url), tuple(sorted(_headers(api_key).items())), timeout)
+    return (_env_url(url), tuple(sorted(_headers(api_key).items())), timeout)
+
+
+def shared_client(url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> Client:
+    """One pooled client per (url, key, timeout) per process: trainers call reward functions in a loop.
+    The client itself is fork-safe (a forked child opens its own connections)."""
+    key = _key(url, api_key, timeout)
     with _lock:
         c = _clients.get(key)
         if c is None:
@@ -39,16 +55,86 @@ def flat_result(res: dict, failure_score: float) -> dict[str, Any]:
     details = res.get("details") or {}
     breakdown = details.get("reward_breakdown") or {}
     undecided = res["verdict"] in FAILURE_VERDICTS
+    err = details.get("error")
     out: dict[str, Any] = {
         "score": failure_score if res["reward"] is None else float(res["reward"]),
         "acc": 1.0 if res["verdict"] == "correct" else 0.0,
         "verdict": res["verdict"],
         "pred": res.get("extracted") or "",
         "undecided": 1.0 if undecided else 0.0,
+        "error_code": (err.get("code") if isinstance(err, dict) else ("error" if err else "")) if undecided else "",
     }
     for t in TERMS:
         out[t] = float(breakdown.get(t, 0.0))
     return out
+
+
+class Entry:
+    """One response to grade, as a trainer hands it over."""
+
+    __slots__ = ("response", "label", "prompt", "extra", "num_tokens", "task")
+
+    def __init__(
+        self, response: str, label: Any, prompt: Any = None, extra: dict | None = None, num_tokens: int | None = None,
+        task: str | None = None,
+    ) -> None:
+        self.response, self.label, self.prompt, self.extra, self.num_tokens = response, label, prompt, extra, num_tokens
+        self.task = task  # the task the trainer's data source names (verl: ifeval -> instruction), if any
+
+
+class Prepared:
+    """Entries split into items for the server and results decided here (unusable labels)."""
+
+    def __init__(self, n: int) -> None:
+        self.results: list[dict | None] = [None] * n
+        self.items: list[dict] = []
+        self.index: list[int] = []
+
+    def merge(self, out: dict) -> list[dict]:
+        for i, r in zip(self.index, out["results"], strict=True):
+            self.results[i] = r
+        return [r for r in self.results if r is not None]
+
+
+def prepare(
+    entries: Sequence[Entry],
+    *,
+    hint: str,
+    task: str | None = None,
+    think: str | None = None,
+    tokenizer: str | None = None,
+    group_of: Any = None,
+) -> Prepared:
+    counter = None
+    if tokenizer:
+        from verirl.tokens import token_counter
+
+        counter = token_counter(tokenizer)
+    p = Prepared(len(entries))
+    for i, e in enumerate(entries):
+        t = task or e.task
+        err = label_error(e.label, hint=hint, task=t)
+        if err is not None:
+            warn_invalid_label(err)
+            p.results[i] = invalid_label_result(err, id=str(i))
+            continue
+        item = apply_think(item_from_label(e.response or "", e.label, id=str(i), task=t), think, e.prompt)
+        extra = e.extra if isinstance(e.extra, dict) else {}
+        if extra.get("problem_id") is not None and "problem_id" not in item:
+            item["problem_id"] = str(extra["problem_id"])
+        if e.num_tokens is not None:
+            item["num_tokens"] = int(e.num_tokens)
+        elif isinstance(extra.get("num_tokens"), int):
+            item["num_tokens"] = extra["num_tokens"]
+        elif counter is not None:
+            item["num_tokens"] = counter(item["completion"])
+        if group_of is not None:
+            g = group_of(i)
+            if g is not None:
+                item["group"] = g
+        p.items.append(item)
+        p.index.append(i)
+    return p
 
 
 def _all_invalid(items: list[dict], exc: ClientError) -> dict:
@@ -60,6 +146,8 @@ def score_items(client: Client, items: list[dict], options: dict | None) -> dict
     """Score; when the server refuses the batch because *every item* is invalid
     (a 422 naming ``items[i]``), answer each with an ``error`` verdict instead of
     failing the training step. Request-level errors (auth, a bad reward spec) raise."""
+    if not items:
+        return {"results": []}
     try:
         return client.score(items, options)
     except ClientError as exc:
@@ -69,6 +157,8 @@ def score_items(client: Client, items: list[dict], options: dict | None) -> dict
 
 
 async def ascore_items(client: Any, items: list[dict], options: dict | None) -> dict:
+    if not items:
+        return {"results": []}
     try:
         return await client.score(items, options)
     except ClientError as exc:

@@ -15,8 +15,12 @@ column named in the constructor; a code label (``{"inputs","outputs"}``, verirl
 ``instruction_id_list`` + ``kwargs`` columns, or open-instruct's ground truth).
 Conversational completions (lists of messages) are graded on the last
 assistant message. ``completion_ids`` give the token length for length
-shaping. An item we could not decide returns ``None``: TRL treats it as NaN
-and leaves it out of the mean rather than counting a silent 0.
+shaping (else a local ``tokenizer=`` path; else words). An item we could not
+decide, or whose label is unusable (missing, empty: ``invalid_label``, warned
+once per process), returns ``None``: TRL treats it as NaN and leaves it out
+of the mean rather than counting a silent 0. ``think="open"`` tells that the
+chat template opens ``<think>`` (R1-distill), which TRL's untemplated prompts
+cannot show; ``auto`` (default) reads it from a templated string prompt.
 
 :class:`AsyncVerirlReward` is the same as a coroutine function (TRL runs
 those concurrently on its own event loop).
@@ -30,8 +34,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from verirl.client import AsyncClient
-from verirl.integrations._common import ascore_items, request_options, score_items, shared_client
-from verirl.labels import item_from_label
+from verirl.integrations._common import (
+    Entry,
+    ascore_items,
+    prepare,
+    request_options,
+    score_items,
+    shared_client,
+)
 
 _GT_COLUMNS = ("answer", "solution", "ground_truth", "constraints")
 
@@ -71,8 +81,11 @@ class _Base:
         options: dict | None = None,
         timeout: float = 600.0,
         name: str = "verirl",
+        think: str | None = None,
+        tokenizer: str | None = None,
     ) -> None:
         self.url, self.api_key, self.timeout = url, api_key, timeout
+        self.think, self.tokenizer = think, tokenizer
         self.answer_column = answer_column
         self.task = task
         self.options = request_options(reward, options)
@@ -96,33 +109,36 @@ class _Base:
             f"no ground-truth column: expected one of {list(cols)} among the dataset columns {sorted(kwargs)}"
         )
 
-    def _items(self, prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any, kwargs: dict) -> list[dict]:
+    def _prepare(self, prompts: Sequence[Any] | None, completions: Sequence[Any], completion_ids: Any, kwargs: dict) -> Any:
         n = len(completions)
         gts = self._ground_truth(kwargs, n)
-        items = []
+        entries = []
         for i, (c, gt) in enumerate(zip(completions, gts, strict=True)):
-            item = item_from_label(_text(c), gt, id=str(i), task=self.task)
-            if prompts is not None and i < len(prompts):
-                item["group"] = hashlib.blake2b(_text(prompts[i]).encode(), digest_size=8).hexdigest()
-            if completion_ids is not None and i < len(completion_ids) and completion_ids[i] is not None:
-                item["num_tokens"] = len(completion_ids[i])
-            items.append(item)
-        return items
+            prompt = _text(prompts[i]) if prompts is not None and i < len(prompts) else None
+            ids = completion_ids[i] if completion_ids is not None and i < len(completion_ids) else None
+            entries.append(Entry(_text(c), gt, prompt, None, len(ids) if ids is not None else None))
+
+        def group_of(i: int) -> str | None:
+            if prompts is None or i >= len(prompts):
+                return None
+            return hashlib.blake2b(_text(prompts[i]).encode(), digest_size=8).hexdigest()
+
+        return prepare(entries, hint="trl", task=self.task, think=self.think, tokenizer=self.tokenizer, group_of=group_of)
 
     @staticmethod
-    def _rewards(out: dict) -> list[float | None]:
-        return [None if r["reward"] is None else float(r["reward"]) for r in out["results"]]
+    def _rewards(results: list[dict]) -> list[float | None]:
+        return [None if r["reward"] is None else float(r["reward"]) for r in results]
 
 
 class VerirlReward(_Base):
     """Synchronous TRL reward function (a callable object with a ``__name__``)."""
 
     def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float | None]:
-        items = self._items(prompts, completions, completion_ids, kwargs)
-        if not items:
+        if not completions:
             return []
-        out = score_items(shared_client(self.url, self.api_key, self.timeout), items, self.options)
-        return self._rewards(out)
+        p = self._prepare(prompts, completions, completion_ids, kwargs)
+        out = score_items(shared_client(self.url, self.api_key, self.timeout), p.items, self.options)
+        return self._rewards(p.merge(out))
 
 
 class AsyncVerirlReward(_Base):
@@ -144,8 +160,8 @@ class AsyncVerirlReward(_Base):
         return self._client
 
     async def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), completion_ids: Any = None, **kwargs: Any) -> list[float | None]:
-        items = self._items(prompts, completions, completion_ids, kwargs)
-        if not items:
+        if not completions:
             return []
-        out = await ascore_items(self._get_client(), items, self.options)
-        return self._rewards(out)
+        p = self._prepare(prompts, completions, completion_ids, kwargs)
+        out = await ascore_items(self._get_client(), p.items, self.options)
+        return self._rewards(p.merge(out))
