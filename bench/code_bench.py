@@ -134,11 +134,15 @@ def _remove_cgroup(pid: int) -> None:
     except (OSError, IndexError):
         return
     top = Path(f"/sys/fs/cgroup/cpuacct{own.rstrip('/')}/code-bench-{pid}")
-    for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
-        try:
-            d.rmdir()
-        except OSError:
-            pass
+    for _ in range(50):  # the child's zygote dies just after it (PDEATHSIG): wait for the cgroup to empty
+        if not top.exists():
+            return
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        time.sleep(0.1)
 
 
 def compare(before: Path | None, workload: str, spec: dict, reps: int, rounds: int = 3) -> tuple:
