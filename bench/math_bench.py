@@ -1,7 +1,8 @@
 """Math verification: plain math-verify vs verirl's grader, same inputs, one run.
 
 Plain math-verify is what most reward functions do: ``verify(parse(gold), parse(completion))``.
-Prints verifications/second per core for each, the ratio, and agreement with the
+Prints verifications per CPU-second (process time, so that other load on a shared machine does not
+skew the ratio) for each, the ratio, and agreement with the
 benchmark authors' labels in math_cot_100.
 """
 
@@ -26,20 +27,20 @@ def main() -> None:
     verify(parse("\\boxed{1}"), parse("\\boxed{1}"))
     grade("\\boxed{1}", "1")
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     mv = [bool(verify(parse(g), parse(c))) for g, c, _ in pairs]
-    t_mv = time.perf_counter() - t0
+    t_mv = time.process_time() - t0
 
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     mv_boxed = [bool(verify(parse("\\boxed{" + g + "}"), parse(c))) for g, c, _ in pairs]
-    t_mvb = time.perf_counter() - t0
+    t_mvb = time.process_time() - t0
 
     from verirl import math_grader
 
     math_grader._mv_parse.cache_clear()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     ours = [grade(c, g).verdict == "correct" for g, c, _ in pairs]
-    t_ours = time.perf_counter() - t0
+    t_ours = time.process_time() - t0
 
     labels = [s for _, _, s in pairs]
     n = len(pairs)
@@ -73,6 +74,41 @@ def main() -> None:
         n_t = len(tbl)
         grows.append([name, n_t, f"{ours_ok / n_t:.1%}", f"{ours_fp / n_t:.1%}", f"{mv_ok / n_t:.1%}", f"{mv_fp / n_t:.1%}"])
     print(table(["slice", "cases", "verirl right", "verirl false pos.", "math-verify right", "math-verify false pos."], grows))
+    print("\nother projects' equivalence cases (tests/verirl/data/outside_math.jsonl), same rows, same run")
+    from tests.verirl import test_math_outside as om
+
+    res = om._run()
+    by_repo: dict[str, list] = {}
+    for r, o, m in res:
+        by_repo.setdefault(r["repo"], []).append((r, o, m))
+    orows = []
+    for repo, items in sorted(by_repo.items()):
+        n_r = len(items)
+        clear = [(r, o, m) for r, o, m in items if om._key(r) not in om.UNCLEAR]
+
+        def want(r):
+            return bool(r["expected"]) != (om._key(r) in om.POLICY)
+
+        fp = sum(o and not r["expected"] and om._key(r) not in om.UNCLEAR | om.POLICY for r, o, _m in items)
+        orows.append([repo, n_r, f"{sum(o == bool(r['expected']) for r, o, _m in items)}/{n_r}",
+                      f"{sum(m == bool(r['expected']) for r, _o, m in items)}/{n_r}",
+                      f"{sum(o == want(r) for r, o, _m in clear)}/{len(clear)}",
+                      f"{sum(m == want(r) for r, _o, m in clear)}/{len(clear)}", fp])
+    print(table(["suite", "rows", "verirl = suite label", "math-verify = suite label", "verirl right (policy)",
+                 "math-verify right (policy)", "verirl false pos. (clear)"], orows))
+
+    import json
+    from pathlib import Path
+
+    adv = [json.loads(x) for x in (Path(__file__).parent.parent / "tests/verirl/data/adversarial_math.jsonl").read_text().splitlines()]
+    a_got = [grade(r["completion"], r["gold"]).verdict for r in adv]
+    a_ok = sum(v == r["expected"] for v, r in zip(a_got, adv, strict=True))
+    a_fp = sum(v == "correct" and r["expected"] != "correct" for v, r in zip(a_got, adv, strict=True))
+    m_res = [bool(verify(parse("\\boxed{" + r["gold"] + "}"), parse(r["completion"]))) if r["gold"].strip() else False for r in adv]
+    m_ok = sum(m == (r["expected"] == "correct") for m, r in zip(m_res, adv, strict=True))
+    m_fp = sum(m and r["expected"] != "correct" for m, r in zip(m_res, adv, strict=True))
+    print(f"\nfresh policy cases (tests/verirl/data/adversarial_math.jsonl, {len(adv)}): verirl right {a_ok}, "
+          f"false pos. {a_fp}; math-verify (gold boxed) right {m_ok}, false pos. {m_fp}")
     print("\ndisagreements of verirl with the labels:")
     for (g, c, s), o in zip(pairs, ours, strict=True):
         if o != s:

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
+import json
+import marshal
 import os
 import random
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +35,13 @@ from sandbox.policy import Language, Limits, available_languages, limits_for, re
 SLOT_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-slots"
 WORK_BASE = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-work"
 SLOT_UID_BASE = 61000
+JUDGE_UID_BASE = 62000  # slot n's judge runs as JUDGE_UID_BASE + n: another uid than its program
+
+
+class _ZygoteDied(RuntimeError):
+    pass
+
+
 
 
 class IsolationUnavailable(RuntimeError):
@@ -38,28 +50,30 @@ class IsolationUnavailable(RuntimeError):
 
 @dataclass
 class RunResult:
-    status: str  # ok | runtime_error | time_limit | memory_limit | output_limit | sandbox_error
+    # ok | runtime_error | time_limit | memory_limit | output_limit | compile_error (Python syntax) | sandbox_error
+    status: str
     exit_code: int | None
     signal: int | None
     stdout: bytes
     stderr: bytes
-    aux: bytes
     cpu_s: float
     wall_s: float
     detail: str | None = None
     extra: dict = field(default_factory=dict)
+    judge: bytes | None = None  # the judge's result channel (runs with a judge only)
+    judge_log: bytes = b""  # the judge's stdout and stderr
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
 
-def _classify(rep: dict, lim: Limits) -> RunResult:
+def _classify(rep: dict, lim: Limits, out: dict[str, bytes]) -> RunResult:
     if rep.get("setup_error"):
-        return RunResult("sandbox_error", None, None, b"", b"", b"", 0.0, 0.0, rep["setup_error"])
+        return RunResult("sandbox_error", None, None, b"", b"", 0.0, 0.0, rep["setup_error"])
     sig = rep["signal"]
     code = rep["exit_code"]
-    err = rep["stderr"]
+    err = out.get("stderr", b"")
     status = "ok"
     detail = None
     if rep["killed"] == "output_limit":
@@ -71,15 +85,22 @@ def _classify(rep: dict, lim: Limits) -> RunResult:
     elif rep["killed"] == "wall_time":
         status = "time_limit"
         detail = "wall-clock deadline (the program slept or waited)"
+    elif rep.get("compile_error"):
+        status = "compile_error"
+        detail = rep["compile_error"]
     elif sig == 25:  # SIGXFSZ
         status = "output_limit"
         detail = "file size limit"
-    elif sig is not None or (code is not None and code != 0):
+    elif "judge" not in out and (sig is not None or (code is not None and code != 0)):
         status = "runtime_error"
         low = err[-4000:]
         if b"MemoryError" in low or b"std::bad_alloc" in low or b"OutOfMemoryError" in low or b"heap out of memory" in low:
             status = "memory_limit"
-    return RunResult(status, code, sig, rep["stdout"], err, rep["aux"], rep["cpu_s"], rep["wall_s"], detail, {"max_rss_kb": rep.get("max_rss_kb")})
+    extra = {"max_rss_kb": rep.get("max_rss_kb"), "program_finished": rep.get("program_finished"), "judge_exit": rep.get("judge_exit")}
+    return RunResult(
+        status, code, sig, out.get("stdout", b""), err, rep["cpu_s"], rep["wall_s"], detail, extra,
+        judge=out.get("judge"), judge_log=out.get("judge_log", b""),
+    )
 
 
 class _Slots:
@@ -149,6 +170,7 @@ class Sandbox:
         self._slots = _Slots(slots or os.cpu_count() or 1)
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
+        self._ctrl: socket.socket
         self.cgroups = False
         self.report: dict = {}
         self._start()
@@ -162,51 +184,97 @@ class Sandbox:
                 "the sandbox needs root (or CAP_SYS_ADMIN) to create mount/PID/network namespaces; "
                 "run the worker as root in its container with SYS_ADMIN, or not at all"
             )
-        repo = str(Path(__file__).resolve().parents[1])
-        boot = f"import sys; sys.path.insert(0, {repo!r}); from sandbox.zygote import main; main()"
-        self._proc = subprocess.Popen(
-            [real_python(), "-I", "-S", "-c", boot],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={},
-            close_fds=True,
-        )
-        zygote.write_msg(self._proc.stdin.fileno(), {"op": "ping"})
-        pong = zygote.read_msg(self._proc.stdout.fileno())
-        if not pong or not pong.get("ok"):
+        repo_fd = os.open(str(Path(__file__).resolve().parents[1]), os.O_RDONLY | os.O_DIRECTORY)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # the repository is reached through an inherited fd: no host path on the command line (PID 1's cmdline)
+        boot = f"import sys; sys.path.insert(0, '/proc/self/fd/{repo_fd}'); from sandbox.zygote import main; main()"
+        try:
+            self._proc = subprocess.Popen(
+                [real_python(), "-I", "-S", "-c", boot],
+                stdin=theirs.fileno(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={},
+                close_fds=True,
+                pass_fds=(repo_fd,),
+            )
+        finally:
+            theirs.close()
+            os.close(repo_fd)
+        self._ctrl = ours
+        ours.sendall(b"?")
+        ours.settimeout(30)
+        try:
+            pong = json.loads(ours.makefile("rb").readline() or b"{}")
+        except (OSError, ValueError):
+            pong = {}
+        ours.settimeout(None)
+        if not pong.get("ok"):
             raise IsolationUnavailable("sandbox zygote did not start")
         self.cgroups = bool(pong.get("cgroups"))
         if self.require_cgroups and not self.cgroups:
             raise IsolationUnavailable("cgroup memory/pids/cpuacct controllers are not writable here")
 
-    def _call(self, req: dict) -> dict:
+    def _fork(self) -> tuple[socket.socket, int | None]:
+        """A fresh supervisor from the zygote: our end of its own socket, and its pidfd."""
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
-            assert self._proc is not None and self._proc.stdin and self._proc.stdout
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                zygote.write_msg(self._proc.stdin.fileno(), req)
-                rep = zygote.read_msg(self._proc.stdout.fileno())
-            except OSError as exc:
-                rep = None
-                err = exc
-            else:
-                err = None
-            if rep is None:
-                self._proc.kill()
-                self._proc.wait()
-                self._proc = None
-                return {"setup_error": f"sandbox zygote died ({err or 'no answer'})"}
-            return rep
+                socket.send_fds(self._ctrl, [b"F"], [theirs.fileno()])
+                msg, fds, _, _ = socket.recv_fds(self._ctrl, 1, 1)
+            except OSError:
+                msg, fds = b"", []
+            finally:
+                theirs.close()
+            if msg not in (b"P", b"X"):
+                ours.close()
+                self._kill_zygote()
+                raise _ZygoteDied("sandbox zygote died")
+            return ours, (fds[0] if fds else None)
+
+    def _call(self, req: dict, blobs: dict[str, bytes], judge_input: bytes | None, outer_s: float) -> tuple[dict, dict[str, bytes]]:
+        try:
+            sock, pidfd = self._fork()
+        except _ZygoteDied as exc:
+            return {"setup_error": str(exc)}, {}
+        try:
+            sock.settimeout(outer_s)
+            try:
+                zygote.send_msg(sock, req, blobs)
+                if judge_input is not None:
+                    zygote.send_msg(sock, {}, {"judge_input": judge_input})
+            except BrokenPipeError:
+                pass  # it failed before reading everything: its report says why
+            got = zygote.recv_msg(sock)
+            if got is None:
+                return {"setup_error": "the sandbox supervisor died without a report"}, {}
+            return got
+        except (TimeoutError, OSError) as exc:
+            if pidfd is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            return {"setup_error": f"the sandbox supervisor did not report in time ({exc})"}, {}
+        finally:
+            sock.close()
+            if pidfd is not None:
+                os.close(pidfd)
+
+    def _kill_zygote(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
 
     def close(self) -> None:
         if self._proc is not None:
             with contextlib.suppress(Exception):
-                self._proc.stdin.close()  # type: ignore[union-attr]
+                self._ctrl.close()
                 self._proc.wait(timeout=2)
             if self._proc.poll() is None:
                 self._proc.kill()
+                self._proc.wait()
             self._proc = None
 
     # ---------------------------------------------------------------- isolation check
@@ -217,6 +285,7 @@ out = {"uid": os.getuid(), "pid": os.getpid(), "hostname": socket.gethostname(),
 st = open("/proc/self/status").read()
 out["seccomp"] = [l.split()[1] for l in st.splitlines() if l.startswith("Seccomp:")][0]
 out["no_new_privs"] = [l.split()[1] for l in st.splitlines() if l.startswith("NoNewPrivs:")][0]
+out["caps"] = sorted({l.split()[1] for l in st.splitlines() if l.startswith("Cap")})
 out["net_devices"] = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
 out["shadow_visible"] = os.path.exists("/etc/shadow")
 out["root_listing"] = sorted(os.listdir("/"))
@@ -231,8 +300,6 @@ print(json.dumps(out))
 """
 
     def _self_check(self) -> dict:
-        import json
-
         res = self.run_python(self._PROBE, limits=Limits(cpu_time_s=5))
         if res.status != "ok":
             raise IsolationUnavailable(f"sandbox self-check failed: {res.status} {res.detail or res.stderr[-300:]!r}")
@@ -242,6 +309,8 @@ print(json.dumps(out))
             problems.append("no seccomp filter")
         if got["no_new_privs"] != "1":
             problems.append("no_new_privs not set")
+        if got.get("caps") != ["0000000000000000"]:
+            problems.append(f"capabilities left: {got.get('caps')}")
         if got["route"]:
             problems.append("the sandbox has a network route")
         if got["shadow_visible"]:
@@ -261,6 +330,8 @@ print(json.dumps(out))
             "cgroups": "v1 memory+pids+cpuacct per slot" if self.cgroups else "unavailable (rlimits only)",
             "rlimits": ["cpu", "address_space", "processes", "file_size", "open_files", "stack", "core"],
             "uid": "one unprivileged uid per concurrent slot",
+            "capabilities": "none (bounding, ambient, permitted sets emptied)",
+            "judge": "a second sandboxed process under another uid, not dumpable, when asked (call/assert tests)",
             "slots": self._slots.n,
             "filesystem": "read-only runtime dirs, private tmpfs /tmp, no host home or /etc secrets",
             "environment": "empty (PATH, HOME, LANG, TMPDIR only)",
@@ -268,29 +339,43 @@ print(json.dumps(out))
 
     # ---------------------------------------------------------------- runs
 
-    def _run(self, lim: Limits, *, argv=None, python_source=None, stdin=b"", workdir=None, work_writable=False) -> RunResult:
+    def _run(
+        self,
+        lim: Limits,
+        *,
+        argv=None,
+        python_source=None,
+        stdin=b"",
+        workdir=None,
+        work_writable=False,
+        judge_source: str | None = None,
+        judge_input: bytes = b"",
+        filename: str = "main.py",
+        python_after: str | None = None,
+    ) -> RunResult:
         with self._slots.acquire() as slot:
             req = {
-                "op": "run",
                 "slot": slot,
                 "uid": SLOT_UID_BASE + slot,
+                "judge_uid": JUDGE_UID_BASE + slot,
                 "limits": lim.to_dict(),
                 "argv": argv,
-                "python_source": python_source,
-                "stdin": stdin,
                 "workdir": str(workdir) if workdir else None,
                 "work_writable": work_writable,
                 "cgroups": self.cgroups,
                 "extra_ro": _python_dirs(),
+                "judge": judge_source is not None,
+                "filename": filename,
             }
-            if workdir and work_writable:
-                os.chown(workdir, SLOT_UID_BASE + slot, SLOT_UID_BASE + slot)
-            try:
-                rep = self._call(req)
-            finally:
-                if workdir and work_writable:
-                    os.chown(workdir, 0, 0)
-        return _classify(rep, lim)
+            blobs = {"stdin": stdin or b""}
+            if python_source is not None:
+                blobs["python_source"] = python_source.encode("utf-8", "surrogateescape")
+            if python_after is not None:
+                blobs["python_after"] = _compiled(python_after, "<serve>")
+            if judge_source is not None:
+                blobs["judge_code"] = _compiled(judge_source, "judge.py")
+            rep, out = self._call(req, blobs, judge_input if judge_source is not None else None, lim.wall() + 30)
+        return _classify(rep, lim, out)
 
     def run_python(self, source: str, stdin: bytes = b"", limits: Limits | None = None) -> RunResult:
         """Run Python source forked from the warm zygote (no interpreter start-up)."""
@@ -316,6 +401,12 @@ print(json.dumps(out))
         return sorted(available_languages())
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(source: str, filename: str) -> bytes:
+    """Our own harness code (never a caller's or a model's), compiled once here instead of in every run."""
+    return marshal.dumps(compile(source, filename, "exec"))
+
+
 def _python_dirs() -> list[str]:
     dirs = {sys.base_prefix, str(Path(sys.base_prefix).resolve())}
     return sorted(d for d in dirs if d and os.path.isdir(d))
@@ -337,11 +428,33 @@ class Submission:
     def compiled(self) -> bool:
         return self.compile_result is None or self.compile_result.ok
 
-    def run(self, stdin: bytes = b"", limits: Limits | None = None, source: str | None = None) -> RunResult:
-        """One run of the program; ``source`` (Python only) replaces the program text for this run."""
+    def run(
+        self,
+        stdin: bytes = b"",
+        limits: Limits | None = None,
+        source: str | None = None,
+        judge: str | None = None,
+        judge_input: bytes = b"",
+        after: str | None = None,
+    ) -> RunResult:
+        """One run of the program; ``source`` (Python only) replaces the program text for this run.
+
+        With ``judge`` (Python source), a second sandboxed process runs it beside the program, under
+        another uid and not dumpable: the program's fds 3 (in) and 4 (out) are connected to the judge's
+        fds 5 (in) and 4 (out); the judge alone writes fd 3, returned as ``RunResult.judge``. The judge's
+        stdin is ``judge_input``, which never enters the program's address space. ``after`` (Python
+        source, ours) runs in the program's globals once the program's own code has run. Both are
+        compiled once, here.
+        """
         lim = limits_for(self.lang, limits or self.base)
         if self.lang.inprocess_python:
-            return self.sb._run(lim, python_source=source if source is not None else self.source, stdin=stdin, workdir=self.work)
+            return self.sb._run(
+                lim, python_source=source if source is not None else self.source, stdin=stdin, workdir=self.work,
+                judge_source=judge, judge_input=judge_input, python_after=after,
+                filename=self.lang.source_file if source is None else "solution.py",  # a syntax error quotes this text
+            )
+        if judge is not None:
+            raise ValueError("a judge runs beside in-process Python programs only")
         heap = max(64, lim.memory_mb - 128)
         argv = [a.replace("{python}", real_python()).replace("{heap_mb}", str(heap)) for a in self.lang.run]
         return self.sb._run(lim, argv=argv, stdin=stdin, workdir=self.work)

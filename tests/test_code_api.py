@@ -79,6 +79,60 @@ def test_run_code_sandboxfusion_contract(embedded_server):
     assert r.json()["error"]["field"] == "language" and "cobol" in r.json()["error"]["message"]
 
 
+def test_run_code_python_syntax_error_is_what_the_interpreter_does(embedded_server):
+    for code, name in (("def f(x) return 1", "SyntaxError"), ("if True:\nprint(1)", "IndentationError")):
+        out = _run_code(embedded_server, code=code)
+        rr = out["run_result"]
+        assert out["status"] == "Failed" and rr["status"] == "Finished" and rr["return_code"] == 1, out
+        assert name in rr["stderr"] and 'File "main.py", line' in rr["stderr"], rr["stderr"]
+
+
+# verl's client, replayed: verl-project/verl verl/utils/reward_score/sandbox_fusion/utils.py
+# (_process_single_case and check_correctness): the request it sends and how it reads the answer.
+def _verl_case(url: str, generation: str, stdin: str | None, expected_output: str | None, timeout: int = 10):
+    payload = {"compile_timeout": timeout, "run_timeout": timeout, "code": generation, "stdin": stdin, "memory_limit_MB": 1024, "language": "python", "files": {}, "fetch_files": []}
+    api = httpx.post(url + "/run_code", json=payload, timeout=60).json()
+    compile_result, run_result, api_status = api.get("compile_result"), api.get("run_result"), api.get("status")
+    if api_status == "SandboxError":
+        return -1
+    if api_status == "Failed":
+        if compile_result and (compile_result.get("status") in ["Error", "TimeLimitExceeded"] or (compile_result.get("status") == "Finished" and compile_result.get("return_code") != 0)):
+            return -4
+        if run_result:
+            rs = run_result.get("status")
+            if rs == "TimeLimitExceeded":
+                return -3
+            if rs == "Error" or (rs == "Finished" and run_result.get("return_code") != 0):
+                return -2
+            return -1
+        return -1
+    if api_status == "Success":
+        if run_result and run_result.get("status") == "Finished":
+            actual = run_result.get("stdout") if run_result.get("stdout") is not None else ""
+            return expected_output is None or str(actual).rstrip("\n") == str(expected_output).rstrip("\n")
+        return -1
+    return -1
+
+
+def _verl_check_correctness(url: str, in_outs: dict, generation: str) -> list:
+    n = len(in_outs["inputs"])
+    asserts = in_outs.get("assert_case", [""] * n)
+    return [_verl_case(url, generation + "\n\n" + asserts[i], None if inp is None else str(inp), in_outs["outputs"][i]) for i, inp in enumerate(in_outs["inputs"])]
+
+
+def test_verl_check_correctness_scores_a_non_compiling_solution_zero(embedded_server):
+    broken = "def add(a, b)\n    return a + b"
+    good = "def add(a, b):\n    return a + b"
+    assert_tests = {"inputs": [None, None], "outputs": [None, None], "assert_case": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]}
+    empty_out = {"inputs": ["", ""], "outputs": ["", ""]}
+    for in_outs in (assert_tests, empty_out):
+        assert _verl_check_correctness(embedded_server, in_outs, good) == [True, True]
+        res = _verl_check_correctness(embedded_server, in_outs, broken)
+        assert True not in res and res == [-2, -2], res
+    indent = "def add(a, b):\nreturn a + b"
+    assert _verl_check_correctness(embedded_server, assert_tests, indent) == [-2, -2]
+
+
 GO_ADD = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b)\n}\n'
 RUST_ADD = (
     "fn main() {\n    let mut s = String::new();\n    std::io::stdin().read_line(&mut s).unwrap();\n"

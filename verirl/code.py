@@ -8,15 +8,17 @@ Test formats (``tests`` of an item):
     compares lines with trailing spaces and trailing blank lines removed;
     ``float:TOL`` compares numeric tokens with absolute/relative tolerance TOL.
 ``{"format": "call", "fn_name", "cases": [{"args": [...], "expected"}]}``
-    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``)
-    in the sandbox, serialises the result with the standard ``json`` module
-    there and compares the JSON value here, so ``__eq__`` overrides cannot fake
-    equality.
+    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``).
 ``{"format": "assert", "test": "<code>", "entry_point"?}``
-    HumanEval/MBPP style (Python): the test code runs after the solution, then
-    ``check(entry_point)`` if the test defines ``check``. Passing requires that
-    the harness reached its end: ``sys.exit(0)`` or ``os._exit(0)`` before the
-    asserts is a failure.
+    HumanEval/MBPP style (Python): the test code runs, then ``check(entry_point)``
+    if the test defines ``check``.
+
+Call and assert tests are judged by a second sandboxed process (the judge,
+:mod:`verirl.code_judge`) that never shares memory with the program: another
+uid, not dumpable. The judge alone holds the tests and the result channel; it
+calls the program's functions over a pipe (:mod:`verirl.code_serve` answers in
+the program's process) and gets back plain data only, so no ``__eq__``
+override, subclass, encoder patch, nonce hunt or early exit can pass a test.
 
 Every test is a fresh process forked from the sandbox's warm zygote: no state
 survives from one test to the next.
@@ -27,9 +29,10 @@ from __future__ import annotations
 import json
 import math
 import re
-import secrets
 import threading
 from dataclasses import replace
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from verirl.errors import InvalidInput
@@ -41,7 +44,7 @@ CODE_VERDICTS = (
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 512
 MAX_CASES = 10_000
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_FENCE_LANG = re.compile(r"[ \t]*([A-Za-z0-9_+#.-]*)")
 
 
 # --------------------------------------------------------------------------- validation
@@ -104,9 +107,33 @@ def run_code_budget(request: dict) -> float:
 
 # --------------------------------------------------------------------------- extraction
 
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, code) of every fenced block, in order: a linear scan (no regex backtracking).
+
+    A block opens with three backticks, an info line whose first word is the
+    language, and ends at the next three backticks.
+    """
+    out = []
+    i = 0
+    while True:
+        start = text.find("```", i)
+        if start < 0:
+            break
+        nl = text.find("\n", start + 3)
+        if nl < 0:
+            break
+        end = text.find("```", nl + 1)
+        if end < 0:
+            break
+        m = _FENCE_LANG.match(text, start + 3, nl)
+        out.append((m.group(1) if m else "", text[nl + 1 : end]))
+        i = end + 3
+    return out
+
+
 def extract_program(completion: str, language: str | None) -> tuple[str, str | None]:
     """The last fenced code block (and its fence language); the whole text if there is none."""
-    blocks = _FENCE.findall(completion)
+    blocks = fenced_blocks(completion)
     if blocks:
         lang, code = blocks[-1]
         return code, (lang or None)
@@ -154,73 +181,140 @@ def unsupported(language: str) -> dict | None:
 
 
 # --------------------------------------------------------------------------- comparison
+#
+# Outputs are up to 16 MB: compared as bytes, in chunks, never split into one
+# object per token (16 MB of "ab " would be 5.6 M strings).
 
-def compare_stdio(got: str, want: str, checker: str = "tokens") -> bool:
+# Whitespace as str.split() sees it: ASCII blanks and the separators \x1c-\x1f ...
+_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_WS_CLASS = rb"[ \t\n\r\x0b\x0c\x1c-\x1f]"
+_WS_ONE = re.compile(_WS_CLASS)
+_NON_WS = re.compile(rb"[^ \t\n\r\x0b\x0c\x1c-\x1f]")
+_TO_SPACE = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b"         ")
+# ... and the Unicode spaces, in UTF-8 (NEL, NBSP, ogham, en quad .. hair space, line/paragraph
+# separators, narrow NBSP, medium math space, ideographic space)
+_UNICODE_WS = tuple(chr(c).encode() for c in (0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000))
+# trailing blanks of a line; the look-behind keeps it linear inside long runs of blanks
+_LINE_TAIL = re.compile(rb"(?<![ \t\r\x0b\x0c])[ \t\r\x0b\x0c]++(?=\n)")
+
+
+def _spaces_ascii(data: bytes) -> bytes:
+    """Unicode spaces made ASCII spaces (bytes.replace returns ``data`` itself when there are none)."""
+    if data.isascii():
+        return data
+    for seq in _UNICODE_WS:
+        data = data.replace(seq, b" ")
+    return data
+
+
+CHUNK = 1 << 20  # bytes per piece when collapsing whitespace
+LINE_CHUNK = 1 << 16  # bytes per piece when trimming lines (a regex sub makes an object per match)
+
+
+def _content_end(data: bytes) -> int:
+    """Index after the last non-whitespace byte (0 if none), without copying the whole output."""
+    end = len(data)
+    while end > 0:
+        lo = max(0, end - 65536)
+        tail = data[lo:end].rstrip(_WS)
+        if tail:
+            return lo + len(tail)
+        end = lo
+    return 0
+
+
+def _token_chunks(data: bytes, chunk: int | None = None):
+    """``data`` with every whitespace run made one space and no blank at either end, in pieces."""
+    chunk = chunk or CHUNK
+    m = _NON_WS.search(data)
+    i = m.start() if m else len(data)
+    hi = _content_end(data)
+    while i < hi:
+        j = i + chunk
+        if j >= hi:
+            j = hi
+        else:
+            ws = _WS_ONE.search(data, j, hi)
+            j = _NON_WS.search(data, ws.start(), hi).start() if ws else hi  # cut after a whole run
+        piece = data[i:j].translate(_TO_SPACE)  # C loops only: a regex sub would make an object per match
+        while b"  " in piece:
+            piece = piece.replace(b"  ", b" ")
+        yield piece
+        i = j
+
+
+def _line_chunks(data: bytes):
+    """``data`` with trailing blanks of every line and trailing blank lines removed, in pieces."""
+    chunk = LINE_CHUNK
+    hi = _content_end(data)
+    i = 0
+    while i < hi:
+        j = data.find(b"\n", min(i + chunk, hi), hi)
+        j = hi if j < 0 else j + 1
+        yield _LINE_TAIL.sub(b"", data[i:j])
+        i = j
+
+
+def _same_stream(pieces, want: bytes) -> bool:
+    pos = 0
+    for p in pieces:
+        if want[pos : pos + len(p)] != p:
+            return False
+        pos += len(p)
+    return pos == len(want)
+
+
+def compare_stdio(got: bytes | str, want: bytes | str, checker: str = "tokens") -> bool:
+    g = got.encode("utf-8", "surrogateescape") if isinstance(got, str) else got
+    w = want.encode("utf-8", "surrogateescape") if isinstance(want, str) else want
     if checker == "exact":
-        norm = lambda s: [ln.rstrip() for ln in s.rstrip().splitlines()]  # noqa: E731
-        return norm(got) == norm(want)
-    g, w = got.split(), want.split()
-    if len(g) != len(w):
-        return False
-    if checker.startswith("float:"):
-        tol = float(checker.split(":", 1)[1])
-        for a, b in zip(g, w, strict=True):
-            if a == b:
-                continue
-            try:
-                fa, fb = float(a), float(b)
-            except ValueError:
-                return False
-            if not (math.isfinite(fa) and math.isfinite(fb)) or abs(fa - fb) > tol * max(1.0, abs(fb)):
-                return False
+        return _same_stream(_line_chunks(g), b"".join(_line_chunks(w)))
+    if g == w:
         return True
-    return g == w
+    g, w = _spaces_ascii(g), _spaces_ascii(w)
+    wn = b"".join(_token_chunks(w))
+    if not checker.startswith("float:"):
+        return _same_stream(_token_chunks(g), wn)
+    tol = float(checker.split(":", 1)[1])
+    wt = wn.split(b" ") if wn else []
+    k = 0
+    for piece in _token_chunks(g, min(CHUNK, 1 << 16)):
+        toks = piece.rstrip(b" ").split(b" ")  # a piece ends after a whole blank run
+        if k + len(toks) > len(wt):
+            return False
+        for a, b in zip(toks, wt[k : k + len(toks)], strict=True):
+            if a != b and not _floats_close(a, b, tol):
+                return False
+        k += len(toks)
+    return k == len(wt)
 
 
-def _json_equal(a: Any, b: Any) -> bool:
-    """Equality of two JSON values: true is not 1, floats within 1e-9, lists in order."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
+def _floats_close(a: bytes, b: bytes, tol: float) -> bool:
+    try:
+        fa, fb = float(a), float(b)
+    except ValueError:
+        return False
+    return math.isfinite(fa) and math.isfinite(fb) and abs(fa - fb) <= tol * max(1.0, abs(fb))
 
 
-# --------------------------------------------------------------------------- harnesses (Python source run in the sandbox)
+# --------------------------------------------------------------------------- the judge (call and assert formats)
 
-# Captured before the solution runs, so a solution that patches os/json cannot touch them.
-_PROLOGUE = "import os as __v_os, json as __v_json, sys as __v_sys; __v_w, __v_d, __v_l, __v_in = __v_os.write, __v_json.dumps, __v_json.loads, __v_sys.stdin.read\n"
-
-_CALL_HARNESS = r'''
-
-def __verirl_call(__fd=__v_w, __dumps=__v_d, __load=__v_l, __read=__v_in):
-    __args = __load(__read())
-    __fn = globals().get({fn!r})
-    if __fn is None and "Solution" in globals():
-        __fn = getattr(globals()["Solution"](), {fn!r})
-    if __fn is None:
-        raise NameError("function {fn} is not defined")
-    __r = __fn(*__args)
-    __fd(3, ({nonce!r} + __dumps(__r)).encode())
-__verirl_call()
-'''
-
-_ASSERT_HARNESS = r'''
-
-{check}
-__v_w(3, {nonce!r}.encode())
-'''
+@cache
+def _harness(name: str) -> str:
+    """Source of a harness module run inside the sandbox (never imported here)."""
+    return (Path(__file__).parent / f"{name}.py").read_text()
 
 
-def _python_entry_check(tests: dict) -> str:
-    entry = tests.get("entry_point")
-    if entry and re.search(r"^def\s+check\s*\(", tests["test"], re.MULTILINE):
-        return f"check({entry})"
-    return ""
+def _judge_verdict(raw: bytes | None) -> tuple[str, str | None]:
+    """The judge's one JSON object; anything else (missing, malformed, unknown) is wrong_answer."""
+    try:
+        rep = json.loads(raw or b"")
+        verdict, note = rep["verdict"], rep.get("note")
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return "wrong_answer", "the judge gave no well-formed result"
+    if verdict not in ("accepted", "wrong_answer", "runtime_error", "error"):
+        return "wrong_answer", "the judge gave an unknown result"
+    return verdict, note if isinstance(note, str) else None
 
 
 # --------------------------------------------------------------------------- the sandbox, one per process
@@ -298,11 +392,6 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
     stop_first = opts.get("stop_on_first_failure")
     if stop_first is None:
         stop_first = (opts.get("code_reward") or "all_or_nothing") == "all_or_nothing"
-    if lang.name == "python":
-        try:
-            compile(program, "main.py", "exec")
-        except (SyntaxError, ValueError) as exc:
-            return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": total, "compile_stderr": str(exc)[:1000]}
     sb = get_sandbox()
     lim = _limits(opts)
     records: list[dict] = []
@@ -325,32 +414,25 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
                 out["error" if verdict == "sandbox_error" else "compile_detail"] = cr.detail
             return out
         for i, case in enumerate(cases):
-            nonce = "VERIRL-" + secrets.token_hex(16) + ":"
             if fmt == "stdio":
                 res = sub.run(stdin=case["input"].encode())
             elif fmt == "call":
-                src = _PROLOGUE + program + _CALL_HARNESS.format(fn=tests["fn_name"], nonce=nonce)
-                res = sub.run(stdin=json.dumps(case["args"]).encode(), source=src)
+                spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"]}
+                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             else:
-                src = _PROLOGUE + program + "\n\n" + tests["test"] + _ASSERT_HARNESS.format(check=_python_entry_check(tests), nonce=nonce)
-                res = sub.run(source=src)
-            if res.status == "ok":
-                if fmt == "stdio":
-                    ok = compare_stdio(res.stdout.decode(errors="replace"), case["output"], tests.get("checker", "tokens"))
-                elif fmt == "call":
-                    aux = res.aux.decode(errors="replace")
-                    ok = aux.startswith(nonce)
-                    if ok:
-                        try:
-                            ok = _json_equal(json.loads(aux[len(nonce):]), case["expected"])
-                        except ValueError:
-                            ok = False
-                else:
-                    ok = res.aux.decode(errors="replace") == nonce
-                verdict = "accepted" if ok else "wrong_answer"
-                note = None if ok or fmt != "assert" else "the test code did not run to its end"
+                spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point")}
+                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+            note = None
+            if res.status == "compile_error":  # Python: the program does not compile; no test can pass
+                return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": total, "compile_stderr": (res.detail or "")[-2000:]}
+            if res.status != "ok":
+                verdict = res.status
+            elif fmt == "stdio":
+                verdict = "accepted" if compare_stdio(res.stdout, case["output"], tests.get("checker", "tokens")) else "wrong_answer"
             else:
-                verdict, note = res.status, None
+                verdict, note = _judge_verdict(res.judge)
+                if verdict == "error":  # the test code itself is broken: a bad label, not the model
+                    verdict, note = "sandbox_error", f"the test cannot run: {note}"
             records.append(_test_record(i, verdict, res, note))
             if verdict == "accepted":
                 passed += 1
@@ -362,6 +444,10 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
         code_verdict = model_fail[0]["verdict"]
     elif failing:
         code_verdict = "sandbox_error"
+        first = failing[0]
+        if first.get("note") or first.get("detail"):
+            return {"code_verdict": code_verdict, "tests": records, "passed": passed, "total": total, "ran": len(records),
+                    "first_failure": first["index"], "error": first.get("note") or first.get("detail")}
     else:
         code_verdict = "accepted"
     return {

@@ -1,17 +1,23 @@
-"""Find the final answer a model committed to in its completion.
+"""Find the final answer a model committed to in its completion (policy rules 1 and 2).
 
-Rules (also stated in README.md, "What counts as an answer"):
+Rules (also stated in README.md, "What counts as an answer (math)"):
 
 * ``<think>...</think>``: with ``think="strip"`` (default) only the text after
   the last ``</think>`` is graded; a completion that opens ``<think>`` and never
   closes it was cut off while thinking and has no answer. ``think="required"``
-  also treats a completion without ``</think>`` as having no answer;
-  ``think="ignore"`` grades the whole text.
+  also treats a completion without ``</think>`` as having no answer (the prompt
+  opened the block, as R1-distill templates do); ``think="ignore"`` grades the whole text.
 * Strategies are tried in order and the first that finds something wins:
   ``boxed`` (the last ``\\boxed{}``/``\\fbox{}``, nested braces), ``answer_tag``
-  (the last ``<answer>...</answer>``), ``final_answer`` ("the final answer is
-  X"), ``answer_line`` (a line "Answer: X", DAPO style) and, only when asked
-  for, ``last_number``.
+  (the last ``<answer>...</answer>``), then the written markers, of which the
+  last one in the text wins: ``final_answer`` ("the final answer is X", "the
+  answer is X", "答案是 X", "la réponse est X", ...) and ``answer_line``
+  ("Answer: X" / "Final answer: X" at a line start or after a sentence, markdown
+  bold allowed, GSM8K's ``#### X``, "答案：X", "Ответ: X", ...). Only when
+  asked for: ``last_number``.
+* A marker's answer is its span, not the rest of the sentence: a ``$...$`` /
+  ``\\(...\\)`` group, a bold ``**...**`` group, a box, or plain text up to the end
+  of the sentence ("The final answer is $7.78$. I hope it is correct." is 7.78).
 * Every distinct boxed answer is returned in ``Extraction.candidates`` so that
   the grader can refuse completions that hedge between several answers.
 """
@@ -27,12 +33,31 @@ _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _BOX = re.compile(r"\\(?:boxed|fbox)(\s*)")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+# "the final answer is X" and its translations: the phrase commits to what follows.
 _FINAL = re.compile(
-    r"final\s+answer\s*(?:is|:|=)?\s*[:=]?\s*(.+?)(?:\n\n|$)",
-    re.IGNORECASE | re.DOTALL,
+    r"(?:\bfinal\s+answer\s*(?:(?:is|was|will\s+be|would\s+be)\s*[:=：]?|[:=：]|(?=\*\*|\s*\n|\s*\$|\s*\\\(|\s*\\boxed))"
+    r"|\b(?:the|my|our)\s+answer\s+(?:is|would\s+be|will\s+be)\s*[:=：]?"
+    r"|\bthe\s+answer\s*[:=：]"
+    r"|答案(?:是|为|應為|应为)\s*[:：]?"
+    r"|\bla\s+r[ée]ponse\s+(?:finale\s+)?est\s*:?"
+    r"|\bdie\s+(?:endg[üu]ltige\s+)?antwort\s+(?:ist|lautet)\s*:?"
+    r"|\bla\s+respuesta\s+(?:final\s+)?es\s*:?"
+    r")",
+    re.IGNORECASE,
 )
-_ANSWER_LINE = re.compile(r"^\s*\**\s*answer\s*\**\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_STRONG_FINAL = re.compile(r"\bfinal\s+answer\s*(?:is|was)?\s*[:=：]?", re.IGNORECASE)
+# "Answer: X" at a line start or after a sentence (markdown allowed), GSM8K "#### X", translations.
+_LINE = re.compile(
+    r"(?:(?:^|(?<=[.!?。])\s|(?<=\*\*)|(?<=\n))[ \t>*_#]*"
+    r"(?:final\s+answer|answer|r[ée]ponse(?:\s+finale)?|antwort|respuesta|ответ|答案)"
+    r"[ \t*_]*(?:[:：]|\*\*\s*[:：])[ \t]*"
+    r"|^[ \t]*####[ \t]*:?[ \t]*"
+    r"|^[ \t*]*(?:final\s+)?answer[ \t*]*(?=\$|\\\(|\\\[))",
+    re.IGNORECASE | re.MULTILINE,
+)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_NOT_ANSWERS = frozenset({"correct", "right", "wrong", "incorrect", "as follows", "below", "above", "not", "that"})
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|。|\n|;\s|!(?=\s|$)|\?(?=\s|$)")
 
 
 @dataclass
@@ -41,6 +66,17 @@ class Extraction:
     strategy: str | None = None
     candidates: list[str] = field(default_factory=list)
     reason: str | None = None  # why there is no answer
+    hedged: bool = False  # "X (or possibly Y)" / "X, or maybe Y" right after the answer
+
+
+_OR = r"(?:or|otherwise|alternatively)\b(?!\s+(?:equivalently|equally|simply|in\s+other|written|expressed))"
+_HEDGE_AFTER = re.compile(r"^[\s$.,;)\]}*]*(?:\(\s*)?" + _OR, re.IGNORECASE)
+_HEDGE_IN_LINE = re.compile(r"[$)*]\s*,?\s*\(?\s*" + _OR, re.IGNORECASE)
+
+
+def hedged_after(text: str, end: int) -> bool:
+    """Whether the words right after an answer ending at ``end`` offer another answer."""
+    return bool(_HEDGE_AFTER.match(text[end : end + 80]))
 
 
 def answer_region(text: str, think: str = "strip") -> str | None:
@@ -60,45 +96,152 @@ def _read_braced(text: str, start: int) -> tuple[str, int] | None:
     if start >= len(text) or text[start] != "{":
         return None
     depth = 0
-    for i in range(start, len(text)):
+    i = start
+    while i < len(text):
         c = text[i]
         if c == "\\":
+            i += 2
             continue
-        if c == "{" and (i == 0 or text[i - 1] != "\\"):
+        if c == "{":
             depth += 1
-        elif c == "}" and text[i - 1] != "\\":
+        elif c == "}":
             depth -= 1
             if depth == 0:
                 return text[start + 1 : i], i + 1
+        i += 1
     return None
 
 
-def boxed_answers(text: str) -> list[str]:
-    """Every ``\\boxed{...}`` / ``\\fbox{...}`` content, in order (``\\boxed 5`` too)."""
-    out: list[str] = []
+def _boxes(text: str) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
     for m in _BOX.finditer(text):
         j = m.end()
         got = _read_braced(text, j)
         if got is not None:
-            out.append(got[0].strip())
+            out.append((got[0].strip(), m.start(), got[1]))
         elif m.group(1):  # "\boxed 5" form: one token
             tail = re.match(r"[^\s$]+", text[j:])
             if tail:
-                out.append(tail.group(0))
+                out.append((tail.group(0), m.start(), j + tail.end()))
     return out
 
 
-def _clean_inline(ans: str) -> str:
+def boxed_answers(text: str) -> list[str]:
+    """Every ``\\boxed{...}`` / ``\\fbox{...}`` content, in order (``\\boxed 5`` too)."""
+    return [b for b, _s, _e in _boxes(text)]
+
+
+def _closing_dollar(text: str, start: int, double: bool) -> int:
+    """Index of the ``$`` (or ``$$``) closing a math group opened before ``start``, or -1."""
+    i = start
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "$" and (not double or text.startswith("$$", i)):
+            return i
+        if c == "\n" and not double and text.startswith("\n\n", i):
+            return -1
+        i += 1
+    return -1
+
+
+def _strip_delims(ans: str) -> str:
     ans = ans.strip()
-    # "the final answer is $\boxed{5}$." and friends: strip math delimiters and end punctuation
+    for _ in range(3):
+        before = ans
+        ans = re.sub(r"^\*\*(.*)\*\*$", r"\1", ans, flags=re.DOTALL).strip()
+        ans = re.sub(r"^\$\$(.*)\$\$$|^\$(.*)\$$", lambda m: m.group(1) or m.group(2) or "", ans, flags=re.DOTALL).strip()
+        ans = re.sub(r"^\\\((.*)\\\)$|^\\\[(.*)\\\]$", lambda m: m.group(1) or m.group(2) or "", ans, flags=re.DOTALL).strip()
+        if ans == before:
+            break
+    return ans
+
+
+def take_span(text: str, pos: int = 0) -> str:
+    """The answer that starts at ``text[pos]``: a math group, a bold group, a box or a sentence."""
+    m = re.compile(r"[\s:：*_]*").match(text, pos)
+    i = m.end() if m else pos
+    rest = text[i:]
+    box = _BOX.match(rest)
+    if box:
+        got = _boxes(rest[: box.end() + 10_000])
+        if got and got[0][1] == 0:
+            return got[0][0]
+    for opener, closer in (("\\(", "\\)"), ("\\[", "\\]")):
+        if rest.startswith(opener):
+            j = rest.find(closer, 2)
+            if j > 0:
+                return _clean_group(rest[2:j])
+    if rest.startswith("$$"):
+        j = _closing_dollar(rest, 2, True)
+        if j > 0:
+            return _clean_group(rest[2:j])
+    elif rest.startswith("$"):
+        j = _closing_dollar(rest, 1, False)
+        if j > 0 and "\n" not in rest[1:j]:
+            parts = [_clean_group(rest[1:j])]
+            # "$x = 1$ or $x = 3$", "$1$, $2$ and $3$": one answer written in several groups
+            while True:
+                m = re.compile(r"[ \t]*(,[ \t]*(?:and|or)?|and|or)[ \t]+\$|[ \t]*,[ \t]*\$").match(rest, j + 1)
+                if not m:
+                    break
+                k = _closing_dollar(rest, m.end(), False)
+                if k < 0 or "\n" in rest[m.end() : k]:
+                    break
+                word = (m.group(1) or ",").strip(" \t,")
+                parts.append(f" \\text{{ {word} }} " if word else ", ")
+                parts.append(_clean_group(rest[m.end() : k]))
+                j = k
+            return "".join(parts)
+    if rest.startswith("**"):
+        j = rest.find("**", 2)
+        if j > 2:
+            return _clean_group(rest[2:j])
+    end = _SENTENCE_END.search(rest)
+    span = rest[: end.start()] if end else rest
+    span = re.sub(r",?\s+(?:I hope it is correct|which is|which|because|since|as|so|where|or\s+equivalently|"
+                  r"or\s+equally|or\s+simply|i\.e\.)\b.*$", "", span, flags=re.IGNORECASE | re.DOTALL)
+    return _clean_group(span)
+
+
+def _clean_group(ans: str) -> str:
+    ans = ans.strip()
     inner = boxed_answers(ans)
     if inner:
         return inner[-1]
-    ans = re.sub(r"^\$+|\$+$", "", ans.strip()).strip()
-    ans = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", ans).strip()
+    ans = _strip_delims(ans)
+    ans = re.sub(r"[\s*_]+$", "", ans)
+    ans = re.sub(r"^[\s*_]+", "", ans)
     ans = ans.rstrip(".。").strip()
-    ans = re.sub(r"^\$+|\$+$", "", ans).strip()
-    return ans
+    return _strip_delims(ans)
+
+
+def normalize_loose(s: str) -> str:
+    return re.sub(r"[\s${}]|\\[,!;]", "", s)
+
+
+def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool] | None:
+    """The span after the last written answer marker of the kinds in ``which``."""
+    found: list[tuple[int, int, str]] = []
+    if "final_answer" in which:
+        found += [(m.start(), m.end(), "final_answer") for m in _FINAL.finditer(region)]
+    if "strong_final" in which:
+        found += [(m.start(), m.end(), "final_answer") for m in _STRONG_FINAL.finditer(region)]
+    if "answer_line" in which:
+        found += [(m.start(), m.end(), "answer_line") for m in _LINE.finditer(region)]
+    for _start, end, kind in sorted(found, reverse=True):
+        span = take_span(region, end)
+        # "Final Answer: The final answer is $7$." -> the later, inner marker already won;
+        # "Final Answer: The volume is 120." -> the sentence's "is X".
+        inner = re.search(r"\b(?:is|are|equals|=)\s+(.+)$", span) if " " in span else None
+        if inner and re.search(r"[a-z]{3,}\s", span[: inner.start()]):
+            span = _clean_group(inner.group(1))
+        if span and span.lower() not in _NOT_ANSWERS:
+            line = region[end:].split("\n", 1)[0]
+            return span, kind, bool(_HEDGE_IN_LINE.search(line))
+    return None
 
 
 def extract_answer(
@@ -110,35 +253,43 @@ def extract_answer(
     region = answer_region(text, think)
     if region is None:
         return Extraction(None, reason="unfinished_thinking" if _THINK_OPEN.search(text) else "no_think_block")
-    for strategy in strategies or DEFAULT_STRATEGIES:
+    order = list(strategies or DEFAULT_STRATEGIES)
+    for k, strategy in enumerate(order):
         if strategy == "boxed":
-            boxes = boxed_answers(region)
+            found = _boxes(region)
+            boxes = [b for b, _s, _e in found]
             if boxes:
+                # "\boxed{255} ... Final Answer: The final answer is $10,455$": a strong marker
+                # written after the last box is the later commitment
+                later = _marker_answer(region[found[-1][2] :], ("answer_line", "strong_final"))
+                strong = any(s in order for s in ("final_answer", "answer_line"))
+                if strong and later and later[0].strip() and normalize_loose(later[0]) != normalize_loose(boxes[-1]):
+                    return Extraction(later[0], later[1], [later[0]])
                 distinct: list[str] = []
                 for b in boxes:
                     if b not in distinct:
                         distinct.append(b)
-                return Extraction(boxes[-1], "boxed", distinct)
+                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2]))
         elif strategy == "answer_tag":
             tags = _ANSWER_TAG.findall(region)
             if tags:
-                return Extraction(_clean_inline(tags[-1]), "answer_tag", [_clean_inline(tags[-1])])
-        elif strategy == "final_answer":
-            found = _FINAL.findall(region)
-            if found:
-                ans = _clean_inline(found[-1].split("\n")[0])
-                if ans:
-                    return Extraction(ans, "final_answer", [ans])
-        elif strategy == "answer_line":
-            found = _ANSWER_LINE.findall(region)
-            if found:
-                ans = _clean_inline(found[-1])
-                if ans:
-                    return Extraction(ans, "answer_line", [ans])
+                ans = take_span(tags[-1])
+                return Extraction(ans, "answer_tag", [ans])
+        elif strategy in ("final_answer", "answer_line"):
+            # the written markers next to each other in the order compete by position
+            group = (strategy,)
+            nxt = order[k + 1] if k + 1 < len(order) else None
+            if nxt in ("final_answer", "answer_line") and nxt != strategy:
+                group = (strategy, nxt)
+            got = _marker_answer(region, group)
+            if got:
+                return Extraction(got[0], got[1], [got[0]], hedged=got[2])
         elif strategy == "last_number":
             nums = _NUMBER.findall(region)
             if nums:
                 return Extraction(nums[-1], "last_number", [nums[-1]])
         else:
             raise ValueError(f"unknown extraction strategy {strategy!r}")
+    if region.strip() == "" and _THINK_CLOSE.search(text):
+        return Extraction(None, reason="nothing_after_thinking")
     return Extraction(None, reason="no_answer_found")

@@ -1,185 +1,62 @@
-"""Decide whether a model's math answer equals the ground truth.
+"""Decide whether a model's math answer equals the ground truth (../shared/MATH_POLICY.md).
 
-Layers, cheapest first; the first layer that can decide does:
+Layers, cheapest first; the first layer that can decide does (``details.layer``):
 
-1. ``string``   the two answers are equal after normalisation (text noise,
-                ``\\left``/``\\right``, spacing, ``\\dfrac``, degrees, ``$``...).
-2. ``choice``   the gold is a multiple-choice letter: compare letters.
-3. ``text``     the gold is a word or short phrase (Yes, Monday, even): compare
-                case-insensitively; never hand words to sympy.
-4. ``numeric``  both sides are plain numbers (integers, decimals, fractions,
-                mixed numbers, percentages, scientific notation, thousands
-                separators, ``\\frac``): exact rational comparison, or relative
-                tolerance when either side is written as a decimal.
-5. ``sympy``    math-verify + sympy for everything else (expressions, equations,
-                sets, tuples, intervals, inequalities, matrices, complex numbers).
-                The gold is always parsed as if boxed, once per problem.
+1. ``string``    equal after token-wise normalisation (text noise, ``\\left``/``\\right``,
+                 ``\\dfrac``, degrees, currency, units, ``$``); whitespace between two
+                 numbers is kept, so ``3 4`` never becomes ``34``.
+2. ``choice``    the gold is one option letter: exactly one letter in the answer.
+3. ``text``      the gold is a word or phrase: case-insensitive, never handed to sympy.
+4. ``numeric``   plain numbers (:mod:`verirl.math_values`): exact rationals, percent,
+                 decimals judged by relative error and significant digits, never an
+                 absolute tolerance.
+5. ``interval``  intervals, unions and one-variable inequalities, in either notation.
+6. ``list``      sets (unordered), comma lists of solutions (unordered), tuples (ordered),
+                 element by element through these same layers.
+7. ``sympy``     math-verify + sympy for the rest; closed-form numbers (complex ones with
+                 ``i`` too) are compared by relative error at 60 digits, equations up to a
+                 constant factor. The gold is parsed once per problem.
 
-Anti-gaming rules: an answer longer than ``MAX_ANSWER_CHARS`` is incorrect; an
-answer that hedges ("1 or 2", several different boxed answers in the final
-statement, a list where the gold is one value) is incorrect; an empty box is no
-answer. The grader itself has no clock: the caller runs it in a process it can
-kill (see :mod:`verirl.pool`).
+Anti-gaming (policy rule 3): an answer longer than ``MAX_ANSWER_CHARS`` is incorrect;
+several different boxed answers in the final statement, "1 or 2", ``\\pm`` for one value,
+a list where the gold is one value, and an empty box are incorrect or no answer. A gold
+that is empty or cannot be read is verdict ``error`` (rule 14), never ``incorrect``.
+The grader has no clock: the caller runs it in a process it can kill (:mod:`verirl.pool`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
-from verirl.extract import Extraction, answer_region, boxed_answers, extract_answer
+from verirl.extract import Extraction, _boxes, answer_region, boxed_answers, extract_answer
+from verirl.math_intervals import interval_union, intervals_equal
+from verirl.math_values import (
+    as_choice,
+    as_word,
+    has_hedge,
+    normalize,
+    numbers_equal,
+    parse_number,
+    power_log10,
+    split_list,
+    strip_assignment,
+)
 
 MAX_ANSWER_CHARS = 1000
-DEFAULT_FLOAT_REL_TOL = 1e-6
+
+__all__ = ["MAX_ANSWER_CHARS", "MathResult", "compare", "grade", "normalize", "parse_number"]
 
 
 @dataclass
 class MathResult:
-    verdict: str  # correct | incorrect | no_answer
+    verdict: str  # correct | incorrect | no_answer | error (a bad label)
     extracted: str | None
     layer: str | None = None
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- normalisation
-
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname|textnormal)\s*\{([^{}]*)\}")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|\\displaystyle|\\left|\\right|\\big|\\Big|~")
-_DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree")
-_UNITS = (
-    r"(?:units?|degrees?|cm|m|km|mm|inches|inch|in|feet|foot|ft|miles?|mph|hours?|hrs?|minutes?|mins?|"
-    r"seconds?|sec|s|days?|weeks?|years?|dollars?|cents?|meters?|square|sq|cubic|kg|g|grams?|pounds?|lbs?|"
-    r"ounces?|oz|liters?|L|ml|mL|gallons?|points?|people|students|ways)"
-)
-_TRAILING_UNIT = re.compile(r"^(.*?\d)\s*(?:\\text\{\s*)?" + _UNITS + r"(?:\^?\{?[23]\}?)?\s*\}?\.?$")
-
-
-def normalize(ans: str) -> str:
-    """A canonical spelling of an answer, for the string layer (safe rewrites only)."""
-    s = ans.strip()
-    s = re.sub(r"^\$+|\$+$", "", s)
-    s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = _DEGREE.sub("", s)
-    s = _SPACING.sub("", s)
-    for _ in range(3):
-        s2 = _TEXT_CMD.sub(r"\1", s)
-        if s2 == s:
-            break
-        s = s2
-    s = s.replace("\\%", "%").replace("{,}", ",")
-    s = re.sub(r"\s+", "", s)
-    s = s.rstrip(".")
-    m = _TRAILING_UNIT.match(s)
-    if m:
-        s = m.group(1)
-    return s
-
-
-def _strip_assignment(s: str) -> str:
-    """``x=3`` -> ``3`` (a single-letter variable, one '=')."""
-    m = re.match(r"^[a-zA-Z](?:_\{?\w+\}?)?=([^=<>]+)$", s)
-    return m.group(1) if m else s
-
-
-# --------------------------------------------------------------------------- numbers
-
-_INT = r"\d+(?:,\d{3})*"
-_NUM_RE = re.compile(rf"^([+-]?)({_INT}(?:\.\d*)?|\.\d+)(?:(?:e|E|\\times10\^|\\cdot10\^|\*10\^)\{{?([+-]?\d+)\}}?)?(%?)$")
-_FRAC_RE = re.compile(r"^([+-]?)\\frac\{?(\d+)\}?\{?(\d+)\}?(%?)$")
-_SLASH_RE = re.compile(r"^([+-]?)(\d+)/(\d+)(%?)$")
-_MIXED_RE = re.compile(r"^([+-]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
-
-
-@dataclass(frozen=True)
-class Number:
-    value: Fraction
-    is_float: bool  # written with a decimal point or exponent
-    percent: bool
-
-
-def parse_number(s: str) -> Number | None:
-    """A plain number written in ``s`` (already normalised), or None."""
-    if not s or len(s) > 60:
-        return None
-    if s.startswith("-") and s[1:2] == "\\":  # -\frac{1}{2}
-        inner = parse_number(s[1:])
-        return Number(-inner.value, inner.is_float, inner.percent) if inner else None
-    m = _NUM_RE.match(s)
-    if m:
-        sign, body, exp, pct = m.groups()
-        if "," in body and not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d*)?", body):
-            return None
-        body = body.replace(",", "")
-        try:
-            v = Fraction(body)
-        except (ValueError, ZeroDivisionError):
-            return None
-        if exp is not None:
-            e = int(exp)
-            if abs(e) > 400:
-                return None
-            v *= Fraction(10) ** e
-        if sign == "-":
-            v = -v
-        return Number(v, "." in body or (exp is not None and "e" in s.lower()), bool(pct))
-    for rx in (_FRAC_RE, _SLASH_RE):
-        m = rx.match(s)
-        if m:
-            sign, a, b, pct = m.groups()
-            if int(b) == 0:
-                return None
-            v = Fraction(int(a), int(b))
-            return Number(-v if sign == "-" else v, False, bool(pct))
-    m = _MIXED_RE.match(s)
-    if m:
-        sign, w, a, b = m.groups()
-        if int(b) == 0:
-            return None
-        v = int(w) + Fraction(int(a), int(b))
-        return Number(-v if sign == "-" else v, False, False)
-    return None
-
-
-def numbers_equal(gold: Number, pred: Number, rel_tol: float | None) -> bool:
-    g, p = gold.value, pred.value
-    if pred.percent and not gold.percent and p / 100 == g and g != p:
-        # "50%" against a gold of 0.5
-        return True
-    if g == p:
-        return True
-    if gold.is_float or pred.is_float or rel_tol is not None:
-        tol = DEFAULT_FLOAT_REL_TOL if rel_tol is None else rel_tol
-        if tol == 0:
-            return False
-        return abs(float(g) - float(p)) <= tol * max(abs(float(g)), abs(float(p)), 1e-12)
-    return False
-
-
-# --------------------------------------------------------------------------- choices and words
-
-_CHOICE_RE = re.compile(r"^\(?([A-Ea-e])\)?$")
-_WORD_RE = re.compile(r"^[A-Za-z][A-Za-z' \-]*$")
-_HEDGE_RE = re.compile(r"(?:\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee|\\text\{\s*and\s*/\s*or\s*\})")
-
-
-def as_choice(s: str) -> str | None:
-    m = _CHOICE_RE.match(s)
-    if m:
-        return m.group(1).upper()
-    m = re.match(r"^\(?([A-E])\)\s*\S", s)  # "(B) 42", "B) 42"
-    return m.group(1) if m else None
-
-
-def as_word(s: str) -> str | None:
-    s = s.strip()
-    if _WORD_RE.match(s) and not re.fullmatch(r"[a-zA-Z]", s) and "\\" not in s:
-        return s.lower().replace("-", " ").strip()
-    return None
 
 
 # --------------------------------------------------------------------------- sympy layer
@@ -196,6 +73,70 @@ def _mv_parse(text: str) -> Any:
     )
 
 
+_DECIMAL = re.compile(r"\d*\.\d+|\d+\.\d*")
+
+
+def _sig_digits(text: str) -> int:
+    """Significant digits of the longest decimal literal written in ``text`` (0 if none)."""
+    best = 0
+    for lit in _DECIMAL.findall(text):
+        best = max(best, len(lit.replace(".", "").lstrip("0")))
+    return best
+
+
+def _closed_form_equal(g: Any, p: Any, gold: str, pred: str, rel_tol: float | None) -> bool | None:
+    """Two closed-form numbers (no free symbols but ``i``): equal by value, no absolute tolerance."""
+    import sympy
+
+    try:
+        if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)):
+            return None
+        free = g.free_symbols | p.free_symbols
+        if any(getattr(x, "name", "") != "i" for x in free):
+            return None
+        for x in free:  # i^2 = -1 (policy rule 10)
+            g, p = g.subs(x, sympy.I), p.subs(x, sympy.I)
+        gv, pv = complex(g.evalf(60)), complex(p.evalf(60))  # floats only for the magnitude check
+        if gv != gv or pv != pv:  # nan
+            return None
+        d = abs((g - p).evalf(60))
+        scale = max(abs(g.evalf(60)), abs(p.evalf(60)))
+        if scale == 0:
+            return True
+        rel = float(d / scale)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError):
+        return None
+    written = g.has(sympy.Float) or p.has(sympy.Float)
+    if rel <= 1e-40:
+        return True
+    if not written and rel_tol is None:
+        return False
+    tol = 1e-6 if rel_tol is None else rel_tol
+    if rel <= tol:
+        return True
+    digits = _sig_digits(pred)
+    if digits >= 6:  # right to the digits the answer wrote (rounded)
+        return rel <= 0.5 * 10.0 ** (1 - digits) * 1.000001 * 10
+    return False
+
+
+def _equations_equal(g: Any, p: Any) -> bool | None:
+    """``y=2x+1`` vs ``2x-y+1=0``: the two sides' differences agree up to a constant factor."""
+    import sympy
+
+    if not (isinstance(g, sympy.Equality) and isinstance(p, sympy.Equality)):
+        return None
+    try:
+        a = g.lhs - g.rhs
+        b = p.lhs - p.rhs
+        if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr) or b == 0:
+            return None
+        ratio = sympy.simplify(a / b)
+        return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return None
+
+
 def sympy_equal(gold: str, pred: str, rel_tol: float | None) -> bool | None:
     """math-verify + sympy; None when either side does not parse."""
     from math_verify import verify
@@ -204,6 +145,11 @@ def sympy_equal(gold: str, pred: str, rel_tol: float | None) -> bool | None:
     p = _mv_parse(pred)
     if not g or not p:
         return None
+    closed = _closed_form_equal(g[0], p[0], gold, pred, rel_tol)
+    if closed is not None:
+        return closed
+    if _equations_equal(g[0], p[0]):
+        return True
     rounding = 6
     if rel_tol is not None and rel_tol > 0:
         import math
@@ -212,20 +158,133 @@ def sympy_equal(gold: str, pred: str, rel_tol: float | None) -> bool | None:
     return bool(verify(g, p, float_rounding=rounding, timeout_seconds=None))
 
 
-# --------------------------------------------------------------------------- grading
+# --------------------------------------------------------------------------- comparing two answers
 
 
-def _list_len(s: str) -> int:
-    """How many top-level comma-separated parts ``s`` has (brackets respected)."""
-    depth, parts = 0, 1
-    for c in s:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts += 1
-    return parts
+def _distinct(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for x in items:
+        if not any(compare(x, y)[0] for y in out):
+            out.append(x)
+    return out
+
+
+def _compare_lists(gold: str, pred: str, rel_tol: float | None) -> bool | None:
+    """Sets and solution lists ignore order; tuples keep it. None when neither side is a collection."""
+    g = split_list(gold)
+    p = split_list(pred)
+    if g is None or p is None:
+        return None
+    (gkind, gitems), (pkind, pitems) = g, p
+    if len(gitems) < 2 and len(pitems) < 2 and gkind == pkind == "bare":
+        return None
+    if gkind.startswith("tuple") or pkind.startswith("tuple"):
+        if len(gitems) != len(pitems):
+            return False
+        if gkind != pkind:
+            # (x, y) against "x=1, y=2": the assignments in variable order
+            if pkind == "assign" and gkind == "tuple()":
+                return all(compare(a, b, rel_tol)[0] for a, b in zip(gitems, pitems, strict=True))
+            if gkind == "assign" and pkind == "tuple()":
+                return all(compare(a, b, rel_tol)[0] for a, b in zip(gitems, pitems, strict=True))
+            return False
+        return all(compare(a, b, rel_tol)[0] for a, b in zip(gitems, pitems, strict=True))
+    if pkind == "assign" and gkind == "assign":
+        return len(gitems) == len(pitems) and all(compare(a, b, rel_tol)[0] for a, b in zip(gitems, pitems, strict=True))
+    gitems, pitems = _distinct(gitems), _distinct(pitems)
+    if len(gitems) != len(pitems):
+        return False
+    unused = list(pitems)
+    for a in gitems:
+        hit = next((k for k, b in enumerate(unused) if compare(a, b, rel_tol)[0]), None)
+        if hit is None:
+            return False
+        unused.pop(hit)
+    return True
+
+
+@lru_cache(maxsize=65536)
+def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, str]:
+    """Equivalence of two extracted answers; returns (equal, deciding layer).
+
+    Cached per process: rollouts of one prompt repeat the same answers a lot.
+    """
+    ng, np_ = normalize(gold), normalize(pred)
+    if ng == np_:
+        return True, "string"
+    if "=" not in ng:
+        np_ = strip_assignment(np_)
+        if ng == np_:
+            return True, "string"
+    else:
+        sg = strip_assignment(ng)
+        if sg != ng and "=" not in sg and sg == strip_assignment(np_):
+            return True, "string"
+    gc = as_choice(ng)
+    if gc is not None:
+        return as_choice(np_, strict=False) == gc, "choice"
+    gw = as_word(ng)
+    if gw is not None:
+        return as_word(np_) == gw, "text"
+    gn = parse_number(ng)
+    pn = parse_number(np_)
+    if gn is not None and pn is not None:
+        return numbers_equal(gn, pn, rel_tol), "numeric"
+    if gn is not None and as_word(np_) is not None:
+        return False, "text"
+    for a, b in ((gn, np_), (pn, ng)):
+        size = power_log10(b) if a is not None else None
+        if size is not None and size > 400:  # a plain number against a power with over 400 digits
+            return False, "numeric"
+    gi, pi = interval_union(ng), interval_union(np_)
+    if gi is not None and pi is not None and (gi.notation != "tuple" or pi.notation != "tuple"):
+        return intervals_equal(gi, pi, lambda a, b: compare(a, b, rel_tol)[0]), "interval"
+    if (gi is None) != (pi is None) and "empty" in (getattr(gi, "notation", ""), getattr(pi, "notation", "")):
+        return False, "interval"
+    listed = _compare_lists(ng, np_, rel_tol)
+    if listed is not None:
+        return listed, "list"
+    gs = strip_assignment(ng) if "=" in ng and "=" not in np_ else ng
+    ok = sympy_equal(gs, np_, rel_tol)
+    if ok is None:
+        return False, "unparsed"
+    return ok, "sympy"
+
+
+# --------------------------------------------------------------------------- the gold
+
+
+@lru_cache(maxsize=16384)
+def _label_problem(gold: str) -> str | None:
+    """Why ``gold`` cannot be graded against (policy rule 14), or None."""
+    if not gold.strip():
+        return "the ground-truth answer is empty; check the dataset's answer column (answer_key)"
+    n = normalize(gold)
+    if not n or n in {"{}", "()", "[]"}:
+        return f"the ground-truth answer {gold[:80]!r} has no value in it (an empty box or only delimiters)"
+    depth = 0
+    k = 0
+    while k < len(gold):
+        c = gold[k]
+        if c == "\\":
+            k += 2
+            continue
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            break
+        k += 1
+    if depth != 0:
+        return f"the ground-truth answer {gold[:80]!r} has unbalanced braces; fix the label"
+    return None
+
+
+@lru_cache(maxsize=16384)
+def _gold_value_count(norm_gold: str) -> int:
+    got = split_list(norm_gold)
+    if got is None:
+        return 1
+    kind, items = got
+    return len(items) if kind in ("set", "bare", "pm", "assign") else 1
 
 
 def _final_statement_boxes(text: str) -> list[str]:
@@ -245,37 +304,17 @@ def _final_statement_boxes(text: str) -> list[str]:
     return distinct
 
 
-@lru_cache(maxsize=65536)
-def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, str]:
-    """Equivalence of two extracted answers; returns (equal, deciding layer).
+_SEPARATORS = re.compile(r"(?:\s|,|;|\$|\\quad|\\qquad|\\[,;]|\\text\{\s*and\s*\}|\band\b|\\\)|\\\()*")
 
-    Cached per process: rollouts of one prompt repeat the same answers a lot.
-    """
-    ng, np_ = normalize(gold), normalize(pred)
-    if ng == np_:
-        return True, "string"
-    if "=" not in ng:
-        np_ = _strip_assignment(np_)
-        if ng == np_:
-            return True, "string"
-    gc = as_choice(ng)
-    if gc is not None:
-        pc = as_choice(np_) or as_choice(re.sub(r"^\\text\{\(?([A-E])\)?.*\}$", r"\1", pred.strip()))
-        return pc == gc, "choice"
-    gw = as_word(ng)
-    if gw is not None:
-        pw = as_word(np_)
-        return (pw == gw), "text"
-    gn = parse_number(ng)
-    pn = parse_number(np_)
-    if gn is not None and pn is not None:
-        return numbers_equal(gn, pn, rel_tol), "numeric"
-    if gn is not None and as_word(np_) is not None:
-        return False, "text"
-    ok = sympy_equal(gold, pred, rel_tol)
-    if ok is None:
-        return False, "unparsed"
-    return ok, "sympy"
+
+def _error(message: str) -> MathResult:
+    return MathResult(
+        "error",
+        None,
+        "label",
+        "invalid_label",
+        {"error": {"code": "invalid_label", "field": "answer", "message": message}},
+    )
 
 
 def grade(
@@ -287,39 +326,72 @@ def grade(
     rel_tol: float | None = None,
 ) -> MathResult:
     """Grade one completion against one gold answer."""
+    if not isinstance(gold, str):
+        return _error(f"the ground-truth answer must be a string, got {type(gold).__name__}")
+    problem = _label_problem(gold)
+    if problem:
+        return _error(problem)
+    gold = _unwrap_gold(gold)
     ex: Extraction = extract_answer(completion, strategies, think)
     if ex.answer is None:
         return MathResult("no_answer", None, None, ex.reason)
     pred = ex.answer
-    if not pred.strip():
+    if not normalize(pred):
         return MathResult("no_answer", pred, None, "empty_answer")
     details: dict[str, Any] = {"strategy": ex.strategy}
     if len(pred) > MAX_ANSWER_CHARS:
         return MathResult("incorrect", pred[:200] + "...", "guard", "answer_too_long", details)
     norm_gold = normalize(gold)
-    gold_parts = _list_len(norm_gold)
+    gold_values = _gold_value_count(norm_gold)
     if ex.strategy == "boxed":
         finals = _final_statement_boxes(answer_region(completion, think) or "")
         if len(finals) > 1 and all(compare(finals[-1], f, rel_tol)[0] for f in finals[:-1]):
             finals = finals[-1:]  # the same value written twice is not a hedge
         if len(finals) > 1:
-            if gold_parts > 1 and len(finals) == gold_parts:
+            if gold_values > 1 and len(finals) == gold_values:
                 pred = ", ".join(finals)
             else:
                 details["candidates"] = finals
                 return MathResult("incorrect", pred, "guard", "several_boxed_answers", details)
-    if _HEDGE_RE.search(pred) and not _HEDGE_RE.search(gold):
-        if gold_parts > 1:
-            pred = _HEDGE_RE.sub(",", pred)
+    if ex.hedged and _gold_value_count(normalize(_unwrap_gold(gold))) == 1:
+        return MathResult("incorrect", pred, "guard", "hedged_answer", details)
+    if has_hedge(pred) and not has_hedge(gold) and interval_union(normalize(pred)) is None:
+        if gold_values > 1:
+            pred = re.sub(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\lor|\\vee", ",", pred)
         else:
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
     pred_n = normalize(pred)
-    if (
-        gold_parts == 1
-        and _list_len(pred_n) > 1
-        and parse_number(norm_gold) is not None
-        and not re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", pred_n)
-    ):
-        return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
+    if gold_values == 1 and "\\pm" in pred_n and "\\pm" not in norm_gold and "\\mp" not in norm_gold:
+        return MathResult("incorrect", pred, "guard", "plus_minus_for_one_value", details)
+    if gold_values == 1 and parse_number(norm_gold) is not None and parse_number(pred_n) is None:
+        listed = split_list(pred_n)
+        if listed is not None and listed[0] in ("bare", "set") and len(listed[1]) > 1:
+            return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
     equal, layer = compare(gold, pred, rel_tol)
+    if layer == "unparsed" and not _mv_parse(gold) and as_word(norm_gold) is None:
+        return _error(f"the ground-truth answer {gold[:80]!r} could not be read as math; fix the label")
     return MathResult("correct" if equal else "incorrect", pred, layer, None, details)
+
+
+@lru_cache(maxsize=16384)
+def _unwrap_gold(gold: str) -> str:
+    """A gold written as a whole answer (``$\\boxed{7}$``) is graded by its box."""
+    found = [(b, st, en) for b, st, en in _boxes(gold) if b.strip()]
+    if not found:
+        if len(gold) > 60:  # a whole solution as the label: its final answer
+            ex = extract_answer(gold, think="ignore")
+            if ex.answer and ex.strategy in ("final_answer", "answer_line"):
+                return ex.answer
+        return gold
+    # boxes next to each other with only separators between them are one multi-value gold
+    run = [found[-1]]
+    for prev in reversed(found[:-1]):
+        between = gold[prev[2] : run[0][1]]
+        if not _SEPARATORS.fullmatch(between):
+            break
+        run.insert(0, prev)
+    values: list[str] = []
+    for b, _st, _en in run:
+        if normalize(b) not in {normalize(v) for v in values}:
+            values.append(b)
+    return ", ".join(values)

@@ -54,7 +54,8 @@ def _grade_math(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any]
 
     answer = item.get("answer")
     if answer is None:
-        return "error", None, {"error": "no ground-truth answer"}, 0.0
+        return "error", None, {"error": {"code": "invalid_label", "field": "answer",
+                                         "message": "no ground-truth answer; set the item's answer (or the dataset's answer column)"}}, 0.0
     r = grade(
         item["completion"],
         answer,

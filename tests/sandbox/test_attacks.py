@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from sandbox import Limits, Sandbox
-from sandbox.client import SLOT_UID_BASE
+from sandbox.client import JUDGE_UID_BASE, SLOT_UID_BASE
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,17 @@ def sb():
     s.close()
 
 
-def _slot_procs() -> list[psutil.Process]:
+def _slot_procs(sb: Sandbox | None = None) -> list[psutil.Process]:
+    """Processes under a slot or judge uid (of this sandbox's zygote when given: others share the machine)."""
     out = []
     for p in psutil.process_iter(["uids"]):
         try:
-            if p.info["uids"] and SLOT_UID_BASE <= p.info["uids"].real < SLOT_UID_BASE + 256:
-                out.append(p)
+            uid = p.info["uids"].real if p.info["uids"] else -1
+            if not (SLOT_UID_BASE <= uid < SLOT_UID_BASE + 256 or JUDGE_UID_BASE <= uid < JUDGE_UID_BASE + 256):
+                continue
+            if sb is not None and sb._proc is not None and sb._proc.pid not in {a.pid for a in p.parents()}:
+                continue
+            out.append(p)
         except psutil.Error:
             pass
     return out
@@ -80,6 +85,19 @@ CASES = [
     ("exit_code_nonzero", "import sys\nsys.exit(3)", {"runtime_error"}, 5, None),
     ("dev_write_full", "open('/dev/full','w').write('x'); print('x')", {"ok", "runtime_error"}, 5, None),
     ("read_host_sys", "import os\nprint(os.path.exists('/sys/fs/cgroup'))", {"ok"}, 5, lambda o: o.strip() == b"False"),
+    # ---- issue 12: hardening
+    ("no_capabilities_at_all", "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')])", {"ok"}, 5, lambda o: o.strip() == str(["0000000000000000"] * 5).encode()),
+    ("no_host_path_in_mountinfo", "for l in open('/proc/self/mountinfo'):\n    f = l.split()\n    print(f[3] == f[4] or f[3] == '/' or f[4].startswith('/dev/'))", {"ok"}, 5, lambda o: set(o.split()) == {b"True"}),
+    ("no_host_path_in_pid1_cmdline", "print(open('/proc/1/cmdline','rb').read())", {"ok"}, 5, lambda o: b"/work/" not in o and b"sys.path.insert(0, '/proc/self/fd/" in o),
+    ("inotify_denied", "import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.inotify_init1(0), libc.inotify_init())", {"ok"}, 5, lambda o: o.split() == [b"-1", b"-1"]),
+    ("fanotify_denied", "import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.syscall(300, 0, 0))", {"ok"}, 5, lambda o: o.strip() == b"-1"),
+    ("regain_caps_by_userns_denied", "import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.unshare(0x10000000))", {"ok"}, 5, lambda o: o.strip() == b"-1"),
+    ("setup_channel_is_closed", "import os\ntry:\n    os.write(6, b'{\"setup_error\": \"forged\"}')\n    print('wrote')\nexcept OSError:\n    print('closed')", {"ok"}, 5, lambda o: o.strip() == b"closed"),
+    ("setup_failure_forgery_is_runtime_error", "import sys, os\nsys.stderr.write('verirl-sandbox-setup-failed: x\\n'); sys.stderr.flush()\nos._exit(121)", {"runtime_error"}, 5, None),
+    ("work_is_a_private_tmpfs", "import os\nprint(os.statvfs('/work').f_blocks > 0, os.listdir('/work'))", {"ok"}, 5, lambda o: o.strip() == b"True []"),
+    ("no_inherited_fds", "import os\nprint(sorted(int(f) for f in os.listdir('/proc/self/fd')))", {"ok"}, 5, lambda o: o.strip() in (b"[0, 1, 2, 3]", b"[0, 1, 2]")),
+    ("init_fds_unreachable", "import os\nout = []\nfor n in range(0, 12):\n    try: out.append(os.listdir(f'/proc/1/fd/{n}'))\n    except OSError: pass\n    try: out.append(open(f'/proc/1/fd/{n}', 'rb').read(10))\n    except OSError: pass\nprint(out)", {"ok"}, 5, lambda o: o.strip() == b"[]"),
+    ("no_zygote_module_escape", "import sys\nz = sys.modules.get('sandbox.linux')\ntry:\n    z.mount('tmpfs', '/tmp', 'tmpfs')\n    print('mounted')\nexcept Exception as e:\n    print('denied')", {"ok"}, 5, lambda o: o.strip() == b"denied"),
     ("no_docker_socket", "import os\nprint(os.path.exists('/var/run/docker.sock') or os.path.exists('/run'))", {"ok"}, 5, lambda o: o.strip() == b"False"),
 ]
 
@@ -95,9 +113,101 @@ def test_attack(sb, name, src, expected, max_s, pred):
         assert pred(res.stdout), res.stdout[:500]
     # nothing left running under any slot uid
     deadline = time.monotonic() + 2
-    while _slot_procs() and time.monotonic() < deadline:
+    while _slot_procs(sb) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _slot_procs(), [p.info for p in _slot_procs()]
+    assert not _slot_procs(sb), [p.info for p in _slot_procs(sb)]
+
+
+VMSPLICE_FLOOD = r"""
+import ctypes, mmap, os
+libc = ctypes.CDLL(None, use_errno=True)
+class Iov(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = mmap.mmap(-1, 1 << 16)
+buf.write(b"e" * (1 << 16))
+iov = Iov(ctypes.addressof(ctypes.c_char.from_buffer(buf)), 1 << 16)
+while True:
+    libc.vmsplice(2, ctypes.byref(iov), 1, 0)
+"""
+
+
+def test_vmsplice_stderr_flood_is_charged_to_the_run(sb):
+    # the program pushes pages into its stderr pipe for almost nothing; draining them is our work,
+    # done in the run's CPU-accounting cgroup (and past the cap, spliced to /dev/null without a copy)
+    t0 = time.monotonic()
+    res = sb.run_python(VMSPLICE_FLOOD, limits=LIM)
+    assert res.status == "time_limit", (res.status, res.detail)
+    assert time.monotonic() - t0 < 8
+    assert len(res.stderr) <= LIM.stderr_bytes
+
+
+JUDGE_SPY = r"""
+import json, os, sys
+secret = sys.stdin.buffer.read()
+os.write(4, b"go")
+seen = b""
+while True:
+    chunk = os.read(5, 1 << 20)
+    if not chunk:
+        break
+    seen += chunk
+st = os.stat("/proc/self")
+os.write(3, json.dumps({"leak": secret in seen, "uid": os.getuid(), "secret_ok": secret.startswith(b"JUDGE-SECRET")}).encode())
+"""
+
+PROGRAM_SPY = r"""
+import ctypes, os, signal, sys
+assert os.read(3, 2) == b"go"
+me = os.getpid()
+libc = ctypes.CDLL(None, use_errno=True)
+got = []
+for p in os.listdir("/proc"):
+    if not p.isdigit() or int(p) in (me, 1):
+        continue
+    pid = int(p)
+    for f in ("mem", "environ", "cmdline", "maps", "fd/0", "fd/5", "root/proc/self/environ", "cwd"):
+        try:
+            with open(f"/proc/{pid}/{f}", "rb") as fh:
+                got.append(fh.read(1 << 20))
+        except OSError as e:
+            print("denied", f, e.errno)
+    for f in ("fd/3", "fd/4"):
+        try:
+            fd = os.open(f"/proc/{pid}/{f}", os.O_WRONLY)
+            os.write(fd, b'{"verdict": "accepted"}')
+            print("WROTE", f)
+        except OSError as e:
+            print("denied", f, e.errno)
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        print("STOPPED")
+    except OSError as e:
+        print("denied kill", e.errno)
+    print("ptrace", libc.ptrace(16, pid, 0, 0))
+    buf = ctypes.create_string_buffer(4096)
+    class Iov(ctypes.Structure):
+        _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+    print("vm_readv", libc.process_vm_readv(pid, ctypes.byref(Iov(ctypes.addressof(buf), 4096)), 1, ctypes.byref(Iov(0x400000, 4096)), 1, 0))
+blob = b"".join(got)
+os.write(4, blob[-100000:])
+sys.stdout.write("found" if b"JUDGE-SECRET" in blob else "nothing")
+"""
+
+
+def test_program_cannot_read_trace_signal_or_impersonate_its_judge(sb):
+    import json
+
+    secret = b"JUDGE-SECRET-" + os.urandom(8).hex().encode()
+    with sb.submission("python", "pass", LIM) as sub:
+        res = sub.run(source=PROGRAM_SPY, judge=JUDGE_SPY, judge_input=secret)
+    assert res.status == "ok", (res.status, res.stderr[-2000:], res.judge_log[-2000:])
+    out = res.stdout + res.stderr
+    assert secret not in out and b"WROTE" not in out and b"STOPPED" not in out, out[-3000:]
+    assert b"ptrace -1" in out and b"vm_readv -1" in out
+    assert res.stdout.endswith(b"nothing"), res.stdout[-500:]
+    verdict = json.loads(res.judge)
+    assert verdict == {"leak": False, "uid": verdict["uid"], "secret_ok": True}
+    assert verdict["uid"] >= JUDGE_UID_BASE
 
 
 def test_no_state_between_runs(sb):

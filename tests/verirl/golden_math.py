@@ -1,6 +1,8 @@
 """Golden table for the math grader: (category, gold, completion, expected verdict, note).
 
-Written by hand. ``B(x)`` wraps an answer as a model would: ``... \\boxed{x}``.
+Written by hand. ``B(x)`` wraps an answer as a model would, cycling through the final-answer
+forms of policy rule 1 (boxed, "The answer is $x$.", GSM8K ``#### x``, ``**Final answer:**``,
+"Answer:", "the final answer is $x$. I hope it is correct."), so most rows are unboxed.
 Rows whose note starts with "mv:" are cases where plain math-verify
 (``verify(parse(gold), parse(completion))``) gives the wrong verdict.
 The HELD_OUT slice was written last, after the grader was frozen, and is
@@ -9,9 +11,22 @@ reported separately.
 
 from __future__ import annotations
 
+_FORMS = (
+    "Let me work through this step by step.\n\nTherefore the answer is $\\boxed{{{}}}$.",
+    "Let me work through this step by step.\n\nThe answer is ${}$.",
+    "Step 1: set up.\nStep 2: solve.\n#### {}",
+    "Working it out carefully.\n\n**Final answer:** ${}$",
+    "We simplify and check.\nAnswer: ${}$",
+    "Putting it together, the final answer is ${}$. I hope it is correct.",
+)
+_uses = [0]
+
 
 def B(x: str) -> str:
-    return f"Let me work through this step by step.\n\nTherefore the answer is $\\boxed{{{x}}}$."
+    """``x`` as a model would write its final answer; the policy's forms in turn (rule 1), one in six boxed."""
+    form = _FORMS[_uses[0] % len(_FORMS)]
+    _uses[0] += 1
+    return form.format(x)
 
 
 C, I, N = "correct", "incorrect", "no_answer"
@@ -245,6 +260,45 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "3", B("\\text{3 or 4}"), I, ""),
 ]
 
+# Near misses and unboxed forms from issue 11 (answers nobody here wrote first).
+GOLDEN += [
+    ("near", "34", "So the two digits give\n#### 3 4", I, "rule 4: whitespace never joins tokens"),
+    ("near", "\\frac{21}{2}", "The answer is $2 1/2$.", I, "rule 4: 2 1/2 is a mixed number"),
+    ("near", "1125", "The answer is $1, 125$.", I, "rule 4: two values"),
+    ("near", "111", "Answer: $0,111$", I, "rule 4: 0,111 is not 111"),
+    ("near", "1002", "The final answer is $1, 002$. I hope it is correct.", I, "rule 4"),
+    ("near", "\\frac{1}{3^{40}}", "The answer is $\\frac{1}{3^{41}}$.", I, "rule 4: no absolute tolerance"),
+    ("near", "100000", "#### 100001", I, "rule 4: relative precision"),
+    ("near", "\\frac{1}{3}", "Answer: $0.333$", I, "rule 4: three digits are not about six"),
+    ("near", "0.25", "The answer is $25$.", I, "rule 5: no x100 leniency"),
+    ("near", "(0,\\infty)", "The answer is $x \\ge 0$.", I, "rule 8: open vs closed"),
+    ("near", "(-\\infty,-2]\\cup[2,\\infty)", "Final answer: $x<-2 \\text{ or } x\\ge 2$", I, "rule 8"),
+    ("near", "\\frac{1+i}{2}", "The answer is $0.5-0.5i$.", I, "rule 10"),
+    ("near", "C", "**Answer: D**", I, "rule 11"),
+    ("near", "(3,-2)", "The answer is $(-2,3)$.", I, "rule 7: order"),
+    ("near", "7.78", "The final answer is 7.79.", I, "rule 1 span"),
+    ("near", "14916", "The final answer is $14{,}961$. I hope it is correct.", I, "rule 4"),
+    ("near", "25\\%", "The answer is $0.25\\%$.", I, "rule 5"),
+    ("near", "16386.20", "The answer is $\\$16,\\!386.02$.", I, "rule 4"),
+    ("unboxed", "14916", "The final answer is $14{,}916$. I hope it is correct.", C, "rule 1: the span, not the sentence"),
+    ("unboxed", "7.78", "The final answer is 7.78.", C, "rule 1"),
+    ("unboxed", "1000", "Adding up.\n#### 1,000", C, "rule 1: GSM8K"),
+    ("unboxed", "E", "**Answer: E**", C, "rule 1: markdown"),
+    ("unboxed", "C", "Final answer: **(C)**", C, "rule 1: markdown"),
+    ("unboxed", "16386.20", "The answer is $\\$16,\\!386.20$.", C, "rule 4: separators"),
+    ("unboxed", "1000.99", "The answer is 1,000.99\\$.", C, "rule 6: currency after the number"),
+    ("unboxed", "25\\%", "The answer is $0.25$.", C, "rule 5"),
+    ("unboxed", "12.5\\%", "The answer is 12.5 percent.", C, "rule 5"),
+    ("unboxed", "(0,\\infty)", "The answer is $x>0$.", C, "rule 8"),
+    ("unboxed", "\\emptyset", "Answer: $\\varnothing$", C, "rule 7"),
+    ("unboxed", "-1", "The answer is $i^2$.", C, "rule 10"),
+    ("unboxed", "C", "The answer is C. x = 42", C, "rule 11"),
+    ("unboxed", "B", "Answer: $\\mathcal{B}$", C, "rule 11"),
+    ("unboxed", "\\{1,2,3\\}", "So \\boxed{1}, \\boxed{2}, \\boxed{3}", C, "rule 3: the gold has three values"),
+    ("unboxed", "5", "答案是 5。", C, "rule 1: translations"),
+    ("unboxed", "5", "Ответ: 5", C, "rule 1: translations"),
+]
+
 HELD_OUT: list[tuple[str, str, str, str, str]] = [
     ("heldout", "18", "Adding gives $10+8=18$, so \\boxed{18}.", C, ""),
     ("heldout", "18", "\\boxed{18.0}", C, ""),
@@ -285,7 +339,7 @@ HELD_OUT: list[tuple[str, str, str, str, str]] = [
     ("heldout", "\\frac{\\pi}{3}", "\\boxed{60}", I, ""),
     ("heldout", "11", "<think>6+5 is 11</think>\n\nThe answer is \\boxed{11}.", C, ""),
     ("heldout", "11", "<think>6+5 is 11 so the answer is \\boxed{11}", N, ""),
-    ("heldout", "11", "I believe the answer is 11.", N, ""),
+    ("heldout", "11", "I believe the answer is 11.", C, "rule 1: \"the answer is X\" commits to X"),
     ("heldout", "11", "Answer: 11", C, ""),
     ("heldout", "11", "\\boxed{11} or \\boxed{12}", I, ""),
     ("heldout", "11", "\\boxed{10, 11, 12}", I, ""),

