@@ -128,7 +128,7 @@ def test_queue_full_is_429_with_retry_after(tmp_path):
     proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_QUEUE_DEPTH="50")
     try:
         # A verification stuck for 3 s holds the only verifier; 39 items wait behind it.
-        slow = [{"id": "stuck", "completion": "\\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 3}}]
+        slow = [{"id": "stuck", "completion": "\\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}", "options": {"timeout_s": 3}}]
         slow += [{"id": f"w{i}", "completion": f"\\boxed{{{i}}}", "answer": str(i)} for i in range(39)]
         box = {}
         t = threading.Thread(target=lambda: box.setdefault("r", httpx.post(url + "/v1/score", json={"items": slow}, timeout=60)))

@@ -140,7 +140,7 @@ def test_status_page_renders_with_data_in_headless_chromium(tmp_path) -> None:
     try:
         post(url, "/v1/problems", {"problems": [{"id": f"s{i}", "text": f"Status problem {i}: what is {i} + {i}?", "answer": str(2 * i)} for i in range(1, 7)]})
         items = [{"problem_id": f"s{i}", "completion": f"\\boxed{{{2 * i if k % 2 else 0}}}"} for i in range(1, 7) for k in range(4)]
-        items.append({"id": "slow-one", "completion": "\\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 0.5}})
+        items.append({"id": "slow-one", "completion": "\\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}", "options": {"timeout_s": 0.5}})
         r = httpx.post(url + "/v1/score", json={"items": items}, headers={"x-request-id": "status-page-check"}, timeout=60)
         assert r.status_code == 200
         base = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome'}"]

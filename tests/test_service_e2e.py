@@ -53,7 +53,7 @@ def test_distributed_batch_of_1000(distributed, math_cot_rows):
 def test_hung_verification_is_a_timeout_and_the_rest_are_graded(server, embedded_server, distributed):
     url = embedded_server if server == "embedded" else distributed["url"]
     items = [
-        {"id": "tower", "completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 1.5}},
+        {"id": "tower", "completion": r"\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}", "options": {"timeout_s": 1.5}},
         {"id": "ok", "completion": r"\boxed{\frac{1}{2}}", "answer": "0.5"},
         {"id": "no", "completion": r"\boxed{2}", "answer": "3"},
     ]
@@ -72,7 +72,7 @@ def test_hung_verification_is_a_timeout_and_the_rest_are_graded(server, embedded
 
 
 def test_failure_reward_option(embedded_server):
-    items = [{"completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1", "options": {"timeout_s": 1}}]
+    items = [{"completion": r"\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}", "options": {"timeout_s": 1}}]
     r = post(embedded_server, "/v1/score", {"items": items, "options": {"failure_reward": -0.5}})
     res = r.json()["results"][0]
     assert (res["verdict"], res["reward"]) == ("timeout", -0.5)
@@ -100,7 +100,7 @@ def test_async_job_round_trip(server, embedded_server, distributed, math_cot_row
 
 
 def test_request_deadline_returns_timeouts(embedded_server):
-    slow = [{"id": f"s{i}", "completion": r"\boxed{9^{9^{9^{9}}}}", "answer": "1"} for i in range(6)]
+    slow = [{"id": f"s{i}", "completion": r"\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}"} for i in range(6)]
     t0 = time.monotonic()
     r = post(embedded_server, "/v1/score", {"items": slow, "options": {"deadline_s": 2}})
     elapsed = time.monotonic() - t0
