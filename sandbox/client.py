@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox import zygote
-from sandbox.policy import Language, Limits, available_languages, limits_for, real_python, resolve_language
+from sandbox.policy import (
+    Language,
+    Limits,
+    available_languages,
+    for_source,
+    limits_for,
+    real_python,
+    resolve_language,
+)
 
 SLOT_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-slots"
 WORK_BASE = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-work"
@@ -386,6 +394,7 @@ print(json.dumps(out))
         lang = resolve_language(language) if isinstance(language, str) else language
         if lang is None or lang.name not in available_languages():
             raise ValueError(f"language {language!r} is not available")
+        lang = for_source(lang, source)
         WORK_BASE.mkdir(parents=True, exist_ok=True)
         os.chmod(WORK_BASE, 0o711)
         work = Path(tempfile.mkdtemp(prefix="sub-", dir=WORK_BASE))

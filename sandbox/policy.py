@@ -10,6 +10,7 @@ and, on exit, the whole PID namespace torn down.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -186,3 +187,25 @@ READONLY_PATHS = (
     "/etc/localtime",
 )
 DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+# Java names the file after its public class: a program whose one public top-level class is
+# `Solution` (not `Main`) is compiled as Solution.java and run as `java Solution`.
+_JAVA_PUBLIC_CLASS = re.compile(r"^public\s+(?:(?:final|abstract|strictfp)\s+)*class\s+([A-Za-z_$][A-Za-z0-9_$]*)", re.MULTILINE)
+
+
+def for_source(lang: Language, source: str) -> Language:
+    """The row as this program needs it (only Java's differs: file and main class named after its public class)."""
+    if lang.name != "java":
+        return lang
+    names = set(_JAVA_PUBLIC_CLASS.findall(source))
+    if len(names) != 1 or names == {"Main"}:
+        return lang
+    (cls,) = names
+
+    def sub(argv: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if argv is None:
+            return None
+        return tuple(a[: -len("Main.java")] + f"{cls}.java" if a.endswith("/Main.java") else (cls if a == "Main" else a) for a in argv)
+
+    return replace(lang, source_file=f"{cls}.java", compile=sub(lang.compile), run=sub(lang.run))

@@ -81,6 +81,10 @@ def validate_tests(tests: Any, language: str | None) -> None:
         raise InvalidInput("call tests need `fn_name`", field="tests.fn_name")
     if fmt == "assert" and not isinstance(tests.get("test"), str):
         raise InvalidInput("assert tests need `test` code", field="tests.test")
+    if fmt == "assert" and re.search(r"^def\s+check\s*\(", tests["test"], re.MULTILINE):
+        entry = tests.get("entry_point")
+        if not (isinstance(entry, str) and entry.isidentifier()):  # check would never be called: nothing tested
+            raise InvalidInput("the test defines check(candidate): tests.entry_point must name the function to check", field="tests.entry_point")
     if fmt in ("call", "assert") and language and language.lower() not in ("python", "python3", "py", "py3"):
         raise InvalidInput(f"{fmt} tests run Python programs only", field="language")
 
@@ -305,16 +309,16 @@ def _harness(name: str) -> str:
     return (Path(__file__).parent / f"{name}.py").read_text()
 
 
-def _judge_verdict(raw: bytes | None) -> tuple[str, str | None]:
-    """The judge's one JSON object; anything else (missing, malformed, unknown) is wrong_answer."""
+def _judge_verdict(raw: bytes | None) -> tuple[str, str | None, str | None]:
+    """The judge's one JSON object (verdict, note, error code); anything else is wrong_answer."""
     try:
         rep = json.loads(raw or b"")
-        verdict, note = rep["verdict"], rep.get("note")
-    except (ValueError, TypeError, KeyError, RecursionError):
-        return "wrong_answer", "the judge gave no well-formed result"
+        verdict, note, code = rep["verdict"], rep.get("note"), rep.get("code")
+    except (ValueError, TypeError, KeyError, RecursionError, AttributeError):
+        return "wrong_answer", "the judge gave no well-formed result", None
     if verdict not in ("accepted", "wrong_answer", "runtime_error", "error"):
-        return "wrong_answer", "the judge gave an unknown result"
-    return verdict, note if isinstance(note, str) else None
+        return "wrong_answer", "the judge gave an unknown result", None
+    return verdict, note if isinstance(note, str) else None, code if isinstance(code, str) else None
 
 
 # --------------------------------------------------------------------------- the sandbox, one per process
@@ -422,7 +426,7 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
             else:
                 spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point")}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
-            note = None
+            note = code = None
             if res.status == "compile_error":  # Python: the program does not compile; no test can pass
                 return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": total, "compile_stderr": (res.detail or "")[-2000:]}
             if res.status != "ok":
@@ -430,10 +434,12 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
             elif fmt == "stdio":
                 verdict = "accepted" if compare_stdio(res.stdout, case["output"], tests.get("checker", "tokens")) else "wrong_answer"
             else:
-                verdict, note = _judge_verdict(res.judge)
+                verdict, note, code = _judge_verdict(res.judge)
                 if verdict == "error":  # the test code itself is broken: a bad label, not the model
                     verdict, note = "sandbox_error", f"the test cannot run: {note}"
             records.append(_test_record(i, verdict, res, note))
+            if code == "invalid_tests":  # e.g. a test that never calls the program: it tests nothing
+                records[-1]["error_code"] = code
             if verdict == "accepted":
                 passed += 1
             elif stop_first:
@@ -445,6 +451,10 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
     elif failing:
         code_verdict = "sandbox_error"
         first = failing[0]
+        if first.get("error_code") == "invalid_tests":
+            err = {"code": "invalid_input", "field": "tests.test", "message": first["note"]}
+            return {"code_verdict": code_verdict, "tests": records, "passed": passed, "total": total, "ran": len(records),
+                    "first_failure": first["index"], "error": err}
         if first.get("note") or first.get("detail"):
             return {"code_verdict": code_verdict, "tests": records, "passed": passed, "total": total, "ran": len(records),
                     "first_failure": first["index"], "error": first.get("note") or first.get("detail")}
@@ -471,6 +481,10 @@ def grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any],
     refused = unsupported(language)
     if refused is not None:  # our gap, not the model's: never a 0 reward
         return "error", None, refused, 0.0
+    try:
+        validate_tests(item.get("tests"), item.get("language"))
+    except InvalidInput as exc:  # a bad label (the batch path refuses it earlier with the item's own field)
+        return "error", None, {"code_verdict": "sandbox_error", "error": {"code": exc.code, "field": exc.field, "message": exc.message}}, 0.0
     try:
         out = run_tests(program, language, item["tests"], opts)
     except IsolationUnavailable as exc:

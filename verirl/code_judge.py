@@ -27,8 +27,11 @@ class Malformed(BaseException):
     """The program's answer is not well-formed plain data."""
 
 
-def finish(verdict, note=""):
-    os.write(3, json.dumps({"verdict": verdict, "note": str(note)[:2000]}).encode())
+def finish(verdict, note="", code=None):
+    rep = {"verdict": verdict, "note": str(note)[:2000]}
+    if code:
+        rep["code"] = code
+    os.write(3, json.dumps(rep).encode())
     os._exit(0)
 
 
@@ -176,9 +179,17 @@ class TestCannotCross(Exception):
 
 
 _RAISED = "_verirl_raised_by_program"
+# Builtin exceptions never re-raised as themselves in the judge: they steer its control flow
+# (StopIteration silently ends a map()/filter() in the test, so `all(...)` is True) or take
+# constructor arguments we do not have. The program raising one is a RuntimeError here.
+_NOT_RERAISED = (StopIteration, StopAsyncIteration, UnicodeError, OSError)
+
+
+CALLS = [0]  # answers the program gave: a test that never asks the program anything checks nothing
 
 
 def rpc(req):
+    CALLS[0] += 1
     send(req)
     ans = recv()
     if type(ans) is not dict:
@@ -191,7 +202,7 @@ def rpc(req):
             raise Malformed("a malformed exception")
         cls = getattr(builtins, name, None)
         exc = None
-        if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, (UnicodeError, OSError)):
+        if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, _NOT_RERAISED):
             try:
                 exc = cls(msg)
             except Exception:  # noqa: BLE001
@@ -204,7 +215,14 @@ def rpc(req):
 
 
 class Ref:
-    """An object that stayed in the program: equal only to itself; other uses are calls into the program."""
+    """An object that stayed in the program: equal only to itself, hashed and compared here.
+
+    It may be called, its (non-dunder) attributes read and it may be iterated: iteration
+    brings its items across once, by value, as plain data, so `x in ref` is decided here
+    over those values. Nothing else is asked of the program's object: no len, truth
+    value, `in`, indexing or ordering it could answer as it pleases (an always-True
+    `__contains__`); those raise TypeError (`x in ref` iterates, as for an object with only `__iter__`).
+    """
 
     __slots__ = ("_id", "_type")
 
@@ -232,26 +250,16 @@ class Ref:
     def __iter__(self):
         return iter(_list(rpc({"op": "iter", "ref": self._id})))
 
-    def __len__(self):
-        n = rpc({"op": "len", "ref": self._id})
-        if type(n) is not int or n < 0:
-            raise Malformed("a bad length")
-        return n
+    def _refuse(self, *_args):
+        raise TypeError(f"a {self._type} object of the program's (not plain data) supports no such operation here")
 
-    def __getitem__(self, key):
-        return rpc({"op": "getitem", "ref": self._id, "key": enc(key)})
-
-    def __contains__(self, key):
-        return rpc({"op": "contains", "ref": self._id, "key": enc(key)}) is True
+    __len__ = __bool__ = __getitem__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __index__ = __int__ = __float__ = __complex__ = _refuse
 
     def __str__(self):
-        return _str(rpc({"op": "str", "ref": self._id}))
+        return f"<{self._type} of the program's>"
 
-    def __repr__(self):
-        return _str(rpc({"op": "repr", "ref": self._id}))
-
-    def __bool__(self):
-        return rpc({"op": "bool", "ref": self._id}) is True
+    __repr__ = __str__
 
 
 def proxy(name, solution_class=False):
@@ -278,22 +286,39 @@ def as_json(v, depth=0):
                 key = json.dumps(k)
             else:
                 raise Malformed(f"a {type(k).__name__} key is not JSON")
+            if key in out:  # {1: 'a', '1': 'b'} is not {"1": "b"}
+                raise Malformed(f"two keys are both {key!r} as JSON")
             out[key] = as_json(x, depth + 1)
         return out
     raise Malformed(f"a {t.__name__} is not a JSON value")
 
 
-def json_equal(a, b):
-    """Equality of two JSON values: true is not 1, floats within 1e-9, lists in order."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
+FLOAT_REL_TOL = 1e-9
+FLOAT_ABS_TOL = 1e-9
+
+
+def json_equal(got, want):
+    """Equality of a returned JSON value with the expected one: true is not 1, lists in order.
+
+    An integer expected is matched exactly: 999999999 is not 1000000000, 1e-10 is not 0,
+    and a float passes only when it is that very integer (2.0 for 2). A float expected
+    is matched within a relative 1e-9 or an absolute 1e-9 (FLOAT_REL_TOL, FLOAT_ABS_TOL).
+    NaN and infinities equal nothing but themselves (inf is inf; NaN nothing).
+    """
+    if isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    if type(got) in (int, float) and type(want) in (int, float):
+        if type(want) is int or got == want:
+            return got == want
+        try:
+            return math.isclose(got, want, rel_tol=FLOAT_REL_TOL, abs_tol=FLOAT_ABS_TOL)
+        except OverflowError:  # an integer beyond float range against a float
+            return False
+    if isinstance(got, list) and isinstance(want, list):
+        return len(got) == len(want) and all(json_equal(x, y) for x, y in zip(got, want, strict=True))
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(json_equal(got[k], want[k]) for k in want)
+    return type(got) is type(want) and got == want
 
 
 def judge_call(spec, names):
@@ -347,10 +372,12 @@ def judge_assert(spec, names, modules=None):
     if isinstance(entry, str) and entry.isidentifier():
         g[entry] = proxy(entry)  # the candidate is always the program's own function
     exec(code, g)
-    if entry and re.search(r"^def\s+check\s*\(", spec["test"], re.MULTILINE) and callable(g.get("check")):
-        if entry not in g:
-            finish("wrong_answer", f"the program does not define {entry}")
+    if re.search(r"^def\s+check\s*\(", spec["test"], re.MULTILINE) and callable(g.get("check")):
+        if not (isinstance(entry, str) and entry.isidentifier()):  # a bad label: never a pass nobody checked
+            finish("error", "the test defines check(candidate) but tests.entry_point names no function", "invalid_tests")
         g["check"](g[entry])
+    if CALLS[0] == 0:  # defined functions it never called, or asserted nothing of the program's
+        finish("error", "the test code never calls the program", "invalid_tests")
     finish("accepted")
 
 

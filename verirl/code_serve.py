@@ -38,12 +38,26 @@ def _verirl_serve(g):
             return {"$b": base64.b64encode(v).decode()}
         if t is complex:
             return {"$c": [enc(v.real), enc(v.imag)]}
-        for base in (int, float, str):  # IntEnum, numpy-like scalars that subclass a builtin
-            if isinstance(v, base) and not isinstance(v, bool):
-                return enc(base(v))
-        for base in (tuple, list, dict, set, frozenset):  # namedtuple, OrderedDict, Counter, defaultdict
-            if isinstance(v, base):
-                return enc(base(v))
+        # subclasses of a builtin (IntEnum, namedtuple, OrderedDict, Counter, defaultdict) cross by the
+        # value they hold, read with the base type's own methods, never the subclass's overrides
+        if isinstance(v, int) and not isinstance(v, bool):
+            return enc(int.__index__(v))
+        if isinstance(v, float):
+            return enc(float.__float__(v))
+        if isinstance(v, str):
+            return str.__str__(v)
+        if isinstance(v, tuple):
+            return enc(tuple(tuple.__iter__(v)))
+        if isinstance(v, list):
+            return enc(list.copy(v))
+        if isinstance(v, dict):
+            return enc(dict(dict.items(v)))
+        if isinstance(v, set):
+            return enc(set(set.__iter__(v)))
+        if isinstance(v, frozenset):
+            return enc(frozenset(frozenset.__iter__(v)))
+        if isinstance(v, bytes):
+            return enc(bytes(memoryview(v)))
         refs[len(refs) + 1] = v  # anything else stays here; the judge gets an opaque handle
         return {"$r": len(refs), "type": t.__name__}
 
@@ -121,18 +135,6 @@ def _verirl_serve(g):
                     v = getattr(obj, req["name"])
                 elif op == "iter":
                     v = list(obj)
-                elif op == "len":
-                    v = len(obj)
-                elif op == "getitem":
-                    v = obj[dec(req["key"])]
-                elif op == "contains":
-                    v = dec(req["key"]) in obj
-                elif op == "str":
-                    v = str(obj)
-                elif op == "repr":
-                    v = repr(obj)
-                elif op == "bool":
-                    v = bool(obj)
                 else:
                     raise ValueError(f"unknown op {op}")
             out = {"ok": enc(v)}

@@ -363,3 +363,50 @@ def test_16mb_of_tiny_tokens_costs_the_verifier_under_64mb():
     verdict_, grew_mb = out.stdout.split()
     assert verdict_ == "wrong_answer", out.stderr[-2000:]
     assert int(grew_mb) < 64, grew_mb
+
+
+# --------------------------------------------------------------------------- code2 findings: correct programs pass
+
+def test_java_public_class_of_any_name():
+    prog = "import java.util.*;\npublic class Solution{public static void main(String[] a){Scanner s=new Scanner(System.in);long x=s.nextLong(),y=s.nextLong();System.out.println(x+y);}}"
+    assert verdict(code_item(prog, ADD_STDIO, "java", time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")
+    helper = "import java.util.*;\nclass Helper{static long add(long a,long b){return a+b;}}\npublic final class Answer{public static void main(String[] a){Scanner s=new Scanner(System.in);System.out.println(Helper.add(s.nextLong(),s.nextLong()));}}"
+    assert verdict(code_item(helper, ADD_STDIO, "java", time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")
+
+
+def test_for_source_names_the_java_file_after_its_public_class():
+    from sandbox.policy import LANGUAGES, for_source
+
+    java = LANGUAGES["java"]
+    assert for_source(java, "public class Main{}") is java
+    assert for_source(java, "class A{}\nclass B{}") is java  # no public class: Main as before
+    sol = for_source(java, "class Helper{}\npublic class Solution{ public static class Inner{} }")
+    assert sol.source_file == "Solution.java" and sol.compile[-1] == "/work/Solution.java" and sol.run[-1] == "Solution"
+    assert for_source(LANGUAGES["python"], "public class X{}") is LANGUAGES["python"]
+
+
+@pytest.mark.parametrize(
+    ("tests", "program"),
+    [
+        # numbers: an int expected accepts that very int as a float; a float expected is within 1e-9
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 2}]}, "def f(): return 2.0"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 0.1}]}, "def f(): return 0.1 + 1e-12"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 2.0}]}, "def f(): return 2"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 123456789012345678901234567890}]}, "def f(): return 123456789012345678901234567890"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": {"1": "a"}}]}, "def f(): return {1: 'a'}"),  # JSON keys are strings
+        # subclasses of builtins cross by value
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": {"a": 2, "b": 1}}]}, "from collections import Counter\ndef f(): return Counter('aab')"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": [1, 2]}]}, "from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f(): return P(1, 2)"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 3}]}, "import enum\nclass E(enum.IntEnum):\n    A = 3\ndef f(): return E.A"),
+        ({"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": [1, 2]}]}, "class L(list):\n    def __iter__(self): return iter([])\ndef f(): return L([1, 2])"),
+        # objects that stay in the program may still be iterated (by value), called and read
+        ({"format": "assert", "test": "assert list(f(3)) == [0, 1, 2]\nassert 2 in f(3)\nassert sorted(f(2)) == [0, 1]"}, "def f(n): return map(int, range(n))"),
+        ({"format": "assert", "test": "assert 2 in f(3)\nassert 5 not in f(3)\nassert list(f(3)) == [0, 1, 2]"}, "def f(n):\n    yield from range(n)"),
+        ({"format": "assert", "test": "s = f()\ns.push(3)\nassert s.top() == 3 and s.size == 1"}, "class S:\n    def __init__(self): self.v = []\n    def push(self, x): self.v.append(x); self.size = len(self.v)\n    def top(self): return self.v[-1]\ndef f(): return S()"),
+    ],
+    ids=["int_as_float", "float_within_1e-9", "int_for_float", "bigint_exact", "int_key", "counter", "namedtuple", "intenum", "list_subclass_by_value",
+         "map_iterated", "generator_in", "object_methods"],
+)
+def test_correct_programs_pass_the_judge(tests, program):
+    r = score_item(code_item(program, tests))
+    assert (r["verdict"], r["details"]["code_verdict"]) == ("correct", "accepted"), r["details"]

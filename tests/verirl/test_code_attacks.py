@@ -82,6 +82,46 @@ ATTACKS = [
      WRONG + FORGE_HELLO.format(modules={"math": ["unittest.mock", "MagicMock"], "isclose": ["unittest.mock", "MagicMock"]}), {"wrong_answer"}),
     ("test_exits_zero_through_program_name", {"format": "assert", "test": "import sys\nexit_thread(0)\nassert f(3) == 42"},
      WRONG + FORGE_HELLO.format(modules={"exit_thread": ["_thread", "exit_thread"]}), {"wrong_answer"}),
+    # ---- outside findings (code2): numbers, control-flow exceptions, handles, dict keys
+    ("bigint_off_by_one_within_rel_tol", {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 999999999}, {"args": [2], "expected": 123456789012345678}]},
+     "def f(x): return 1000000000 if x == 1 else 123456789012345600\n", {"wrong_answer"}),
+    ("bigint_1e9_plus_6_for_plus_7", {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 1000000007}]}, "def f(x): return 1000000006\n", {"wrong_answer"}),
+    ("bigint_2_53_plus_1", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 2**53 + 1}]}, "def f(): return 2**53\n", {"wrong_answer"}),
+    ("float_for_big_int_expected", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 10**18 + 1}]}, "def f(): return 1e18\n", {"wrong_answer"}),
+    ("tiny_float_for_int_zero", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 0}]}, "def f(): return 1e-10\n", {"wrong_answer"}),
+    ("one_for_true", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": True}]}, "def f(): return 1\n", {"wrong_answer"}),
+    ("inf_for_max_float", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 1.7976931348623157e308}]}, "def f(): return float('inf')\n", {"wrong_answer"}),
+    ("huge_int_for_float", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": 1.5}]}, "def f(): return 10**400\n", {"wrong_answer"}),
+    ("stopiteration_ends_map_in_all", {"format": "assert", "entry_point": "add", "test": "def check(candidate):\n    assert all(map(lambda t: candidate(*t[0]) == t[1], [((2, 3), 5), ((10, 20), 30)]))\n"},
+     "def add(a, b): raise StopIteration\n", {"runtime_error"}),
+    ("stopiteration_empties_filter", {"format": "assert", "entry_point": "f", "test": "def check(candidate):\n    assert not list(filter(lambda x: candidate(x) != 14 * x, [1, 2, 3]))\n"},
+     "def f(x): raise StopIteration('done')\n", {"runtime_error"}),
+    ("stopiteration_in_any_map", {"format": "assert", "test": "assert not any(map(lambda x: f(x) != 14 * x, [1, 2, 3]))\n"},
+     "def f(x): raise StopIteration\n", {"runtime_error"}),
+    ("stopiteration_next_default", {"format": "assert", "test": "assert next(filter(lambda x: f(x) != 14 * x, [1, 2, 3]), None) is None\n"},
+     "def f(x): raise StopIteration\n", {"runtime_error"}),
+    ("own_class_named_stopiteration", {"format": "assert", "test": "assert all(map(lambda x: f(x) == 14 * x, [1, 2, 3]))\n"},
+     "class StopIteration(Exception): pass\ndef f(x): raise StopIteration\n", {"runtime_error"}),
+    ("stopasynciteration", {"format": "assert", "test": "assert all(map(lambda x: f(x) == 14 * x, [1, 2, 3]))\n"},
+     "def f(x): raise StopAsyncIteration\n", {"runtime_error"}),
+    ("generatorexit_from_program", {"format": "assert", "test": "assert all(map(lambda x: f(x) == 14 * x, [1, 2, 3]))\n"},
+     "def f(x): raise GeneratorExit\n", {"runtime_error"}),
+    ("ref_contains_and_len", {"format": "assert", "entry_point": "f", "test": "def check(candidate):\n    r = candidate(3)\n    assert 'abc' in r\n    assert len(r) == 3\n"},
+     "class R:\n    def __contains__(s, k): return True\n    def __len__(s): return 3\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_contains_echoes_expected", {"format": "assert", "test": "assert 42 in f(3)\nassert 14 in f(1)\n"},
+     "class R:\n    def __contains__(s, k): return True\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_getitem", {"format": "assert", "test": "assert f(3)[0] == 42\nassert f(1)[0] == 14\n"},
+     "class R:\n    def __init__(s, x): s.x = x\n    def __getitem__(s, k): return 14 * s.x if k == 0 else 0\n    def __iter__(s): return iter([])\ndef f(x): return R(x)\n", {"wrong_answer"}),
+    ("ref_len_only", {"format": "assert", "test": "assert len(f(3)) == 3\n"}, "class R:\n    def __len__(s): return 3\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_bool", {"format": "assert", "test": "assert f(2)\n"}, "class R:\n    def __bool__(s): return True\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_ordering", {"format": "assert", "test": "assert 41 < f(3) < 43\n"}, "class R:\n    def __gt__(s, o): return True\n    def __lt__(s, o): return True\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_int_conversion", {"format": "assert", "test": "assert int(f(3)) == 42\n"}, "class R:\n    def __int__(s): return 42\n    def __index__(s): return 42\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_str", {"format": "assert", "test": "assert str(f(3)) == '42'\n"}, "class R:\n    def __str__(s): return '42'\ndef f(x): return R()\n", {"wrong_answer"}),
+    ("ref_in_list_eq", {"format": "assert", "test": "assert 42 in f(3)\nassert f(3) == [42]\n"}, "class A:\n    def __eq__(s, o): return True\n    __hash__ = object.__hash__\ndef f(x): return [A()]\n", {"wrong_answer"}),
+    ("ref_nested_set", {"format": "assert", "test": "assert f(3) == {42}\n"}, "class A:\n    def __eq__(s, o): return True\n    def __hash__(s): return hash(42)\ndef f(x): return {A()}\n", {"wrong_answer"}),
+    ("tuple_is_not_list_in_assert", {"format": "assert", "test": "assert f(3) == [42]\n"}, "def f(x): return (42,)\n", {"wrong_answer"}),
+    ("dict_int_key_collides_with_str", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": {"1": "b"}}]}, "def f(): return {1: 'a', '1': 'b'}\n", {"wrong_answer"}),
+    ("dict_bool_key_collides_with_str", {"format": "call", "fn_name": "f", "cases": [{"args": [], "expected": {"true": "b"}}]}, "def f(): return {True: 'a', 'true': 'b'}\n", {"wrong_answer"}),
     ("stdio_print_previous_output", STDIO, "import gc\nfor o in gc.get_objects():\n    if isinstance(o, dict) and 'stdout' in o:\n        print(o['stdout'])\nprint(0)\n", {"wrong_answer"}),
 ]
 
@@ -105,3 +145,19 @@ def test_broken_test_code_is_our_error_not_the_models():
     bad = {"format": "assert", "test": "def check(candidate:\n    pass", "entry_point": "f"}
     r = score_item({"task": "code", "completion": "```python\ndef f(x):\n    return 14 * x\n```", "tests": bad})
     assert r["verdict"] == "error" and "test" in r["details"]["error"], r["details"]
+
+
+@pytest.mark.parametrize(
+    "tests",
+    [
+        {"format": "assert", "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"},  # check, no entry_point: never called
+        {"format": "assert", "test": "def test_add():\n    assert add(2, 3) == 5\n"},  # defined, never called
+        {"format": "assert", "test": "assert True\n"},  # asserts nothing of the program's
+    ],
+    ids=["check_without_entry_point", "test_function_never_called", "no_call_at_all"],
+)
+def test_a_test_that_never_calls_the_program_is_a_bad_label_not_a_pass(tests):
+    r = score_item({"task": "code", "completion": "```python\ndef add(a, b): return 0\n```", "tests": tests})
+    assert r["verdict"] == "error", r
+    assert r["details"]["error"]["code"] == "invalid_input", r["details"]
+    assert r["details"]["error"]["field"] in ("tests.entry_point", "tests.test"), r["details"]
