@@ -245,8 +245,11 @@ class Sandbox:
     def _call(self, req: dict, blobs: dict[str, bytes], judge_input: bytes | None, outer_s: float) -> tuple[dict, dict[str, bytes]]:
         try:
             sock, pidfd = self._fork()
-        except _ZygoteDied as exc:
-            return {"setup_error": str(exc)}, {}
+        except _ZygoteDied:  # nothing of this run started: once more with a new zygote (the old one was
+            try:  # killed with the thread that started it, PR_SET_PDEATHSIG: e.g. a finished thread pool's)
+                sock, pidfd = self._fork()
+            except _ZygoteDied as exc:
+                return {"setup_error": str(exc)}, {}
         try:
             sock.settimeout(outer_s)
             try:

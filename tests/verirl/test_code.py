@@ -186,7 +186,8 @@ def test_humaneval_canonical_solutions_pass_and_mutants_fail():
     sb = get_sandbox()
     for p, m in survivors:  # HumanEval's own harness accepts them as well
         src = p["prompt"] + m + "\n\n" + p["test"] + f"\n\ncheck({p['entry_point']})\nprint('PASSED')\n"
-        assert sb.run_python(src).stdout.strip() == b"PASSED", p["task_id"]
+        rr = sb.run_python(src)
+        assert rr.stdout.strip() == b"PASSED", (p["task_id"], rr.status, rr.detail, rr.stderr[-500:])
     killed = len(mutants) - len(survivors)
     assert killed / len(mutants) >= 0.96, (killed, len(mutants), [p["task_id"] for p, _ in survivors])
 
