@@ -143,3 +143,14 @@ def test_queue_full_is_429_with_retry_after(tmp_path):
         assert r.status_code == 200  # accepted again once the queue drained
     finally:
         proc.stop()
+
+
+def test_assert_test_with_check_but_no_entry_point_is_an_item_error(embedded_server):
+    # check(candidate) would never be called: a bad label, named by its field, never a pass
+    item = {"task": "code", "completion": "```python\ndef add(a, b): return 0\n```",
+            "tests": {"format": "assert", "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"}}
+    r = httpx.post(embedded_server + "/v1/score", json={"items": [GOOD, item]}, timeout=60)
+    assert r.status_code == 200, r.text
+    res = r.json()["results"][1]
+    assert res["verdict"] == "error" and res["reward"] is None, res
+    assert res["details"]["error"]["field"] == "items[1].tests.entry_point", res["details"]

@@ -11,7 +11,8 @@ Test formats (``tests`` of an item):
     LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``).
 ``{"format": "assert", "test": "<code>", "entry_point"?}``
     HumanEval/MBPP style (Python): the test code runs, then ``check(entry_point)``
-    if the test defines ``check``.
+    if the test defines ``check`` (which then needs ``entry_point``). A test that
+    never calls the program tests nothing: a bad label (verdict ``error``).
 
 Call and assert tests are judged by a second sandboxed process (the judge,
 :mod:`verirl.code_judge`) that never shares memory with the program: another
