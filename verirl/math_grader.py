@@ -394,4 +394,9 @@ def _unwrap_gold(gold: str) -> str:
     for b, _st, _en in run:
         if normalize(b) not in {normalize(v) for v in values}:
             values.append(b)
+    if len(values) == 1 and "%" not in values[0] and _PERCENT_AFTER.match(gold, run[-1][2]):
+        return values[0] + "\\%"  # "$\boxed{20}$ percent": the label's value is 20%
     return ", ".join(values)
+
+
+_PERCENT_AFTER = re.compile(r"[\s$]*(?:\\?%|percent\b|per\s*cent\b)", re.IGNORECASE)

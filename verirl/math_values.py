@@ -223,10 +223,15 @@ def close(gold: Fraction, pred: Fraction, pred_digits: int, gold_digits: int, re
     Two terminating values are compared exactly. Never an absolute tolerance."""
     if gold == pred:
         return True
-    if rel_tol is None and not ((pred_digits and not _terminates(gold)) or (gold_digits and not _terminates(pred))):
-        # exact values (2.5e6 is exactly 2500000) and terminating decimals (1.000001 is not 1,
-        # 3.1400001 is not 3.14) are compared exactly; a tolerance is only for a decimal that
-        # approximates a value with no finite decimal expansion (0.333333 for 1/3)
+    approx = (pred_digits and not gold_digits) or (pred_digits and not _terminates(gold)) or (
+        gold_digits and not _terminates(pred)
+    )
+    if rel_tol is None and not approx:
+        # a tolerance is only for a decimal approximating an exact value: a decimal answer for an
+        # exact gold (0.333333 for 1/3, 0.9999999 for 1), or a rounded decimal gold for a value with
+        # no finite decimal expansion (0.666667 for 2/3). Exact answers (2.5e6 is exactly 2500000)
+        # and a gold written as a terminating decimal are compared exactly: 1 is not 1.000001,
+        # 3.1400001 is not 3.14.
         return False
     scale = max(abs(gold), abs(pred))
     diff = abs(gold - pred)
