@@ -64,11 +64,18 @@ class MathResult:
 
 @lru_cache(maxsize=4096)
 def _mv_parse(text: str) -> Any:
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    # units=False: math-verify's unit stripping reads the variable in "4t" or "3h" as a unit
+    # (4t would equal 4); units of rule 6 are already removed by ``normalize``
+    config = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all")
     return parse(
         "\\boxed{" + text + "}",
-        extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        extraction_config=[
+            LatexExtractionConfig(boxed_match_priority=0, normalization_config=config),
+            ExprExtractionConfig(),
+        ],
         parsing_timeout=None,  # type: ignore[arg-type]  # the caller's process deadline bounds us
     )
 

@@ -30,6 +30,11 @@ _UNITS = (
     r"ounces?|oz|liters?|litres?|L|ml|mL|gallons?|points?|people|students|ways|euros?|yuan)"
 )
 _TRAILING_UNIT = re.compile(r"^(.*?\d)\.?\s*" + _UNITS + r"(?:\^?\{?[23]\}?|²|³)?(?:\s+(?:per|each)\s+\w+)?\.?$")
+_TEXT_UNIT = re.compile(
+    r"(?<=[^\s{(])\s*\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|hbox)\s*\{\s*" + _UNITS
+    + r"(?:\^?\{?[23]\}?|²|³)?\s*\}(?:\^\{?[23]\}?|²|³)?\s*$"
+)
+_MATH_THEN_UNIT = re.compile(r"^\$([^$]+)\$\s*" + _UNITS + r"\.?$")
 _NUM_THEN_WORDS = re.compile(r"^([+-]?\$?\d[\d,]*(?:\.\d+)?%?)\s+([A-Za-z][A-Za-z ]*)$")
 _EMPTY = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\}|∅|\\O|no\s+(?:real\s+)?solutions?|none|no\s+such\s+\w+|"
@@ -42,6 +47,9 @@ def _strip_outer(s: str) -> str:
     for _ in range(3):
         before = s
         s = s.strip()
+        m = _MATH_THEN_UNIT.match(s)  # "$125$ miles"
+        if m:
+            s = m.group(1).strip()
         s = re.sub(r"^\$+|(?<!\\)\$+$", "", s).strip()
         s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
         m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
@@ -94,6 +102,7 @@ def normalize(ans: str) -> str:
     s = re.sub(r"^\\?\(?[a-zA-Z](?:\s*,\s*[a-zA-Z])+\\?\)?\s*=\s*(?=[(\\[{])", "", s)  # (p,q)=(3,2)
     s = re.sub(r"(?<!\\);", ", ", s)  # "-12; -11" and "(0;0;0)": semicolons separate values
     s = _THIN.sub(" ", s)
+    s = _TEXT_UNIT.sub("", s)  # "6\sqrt{2}\text{ units}", "10\mbox{ cm}^2": a unit written as text (rule 6)
     for _ in range(3):
         s2 = _TEXT_CMD.sub(r" \1 ", s)
         if s2 == s:
