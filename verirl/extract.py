@@ -246,6 +246,14 @@ def normalize_loose(s: str) -> str:
     return re.sub(r"[\s${}]|\\[,!;]", "", s)
 
 
+def _prose_after_value(later: str, box: str) -> bool:
+    """"\\boxed{\\frac{130}{231}}. The final answer is positive, because ...": a word after a
+    boxed value describes it rather than replacing it (a later value, or a word for a word box, wins)."""
+    word = re.compile(r"^[A-Za-z][A-Za-z' \-]*$")
+    plain_box = re.sub(r"\\text\w*\{([^{}]*)\}", r"\1", box).strip()
+    return bool(word.match(later.strip())) and not word.match(plain_box)
+
+
 def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool] | None:
     """The span after the last written answer marker of the kinds in ``which``."""
     found: list[tuple[int, int, str]] = []
@@ -287,7 +295,13 @@ def extract_answer(
                 # written after the last box is the later commitment
                 later = _marker_answer(region[found[-1][2] :], ("answer_line", "strong_final"))
                 strong = any(s in order for s in ("final_answer", "answer_line"))
-                if strong and later and later[0].strip() and normalize_loose(later[0]) != normalize_loose(boxes[-1]):
+                if (
+                    strong
+                    and later
+                    and later[0].strip()
+                    and normalize_loose(later[0]) != normalize_loose(boxes[-1])
+                    and not _prose_after_value(later[0], boxes[-1])
+                ):
                     return Extraction(later[0], later[1], [later[0]])
                 distinct: list[str] = []
                 for b in boxes:

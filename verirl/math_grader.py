@@ -19,7 +19,8 @@ Layers, cheapest first; the first layer that can decide does (``details.layer``)
 
 Anti-gaming (policy rule 3): an answer longer than ``MAX_ANSWER_CHARS`` is incorrect;
 several different boxed answers in the final statement, "1 or 2", ``\\pm`` for one value,
-a list where the gold is one value, and an empty box are incorrect or no answer. A gold
+a list where the gold is one value, and an empty box (verdict ``incorrect``, reason ``empty_box``)
+are incorrect. A gold
 that is empty or cannot be read is verdict ``error`` (rule 14), never ``incorrect``.
 The grader has no clock: the caller runs it in a process it can kill (:mod:`verirl.pool`).
 """
@@ -294,6 +295,9 @@ def _gold_value_count(norm_gold: str) -> int:
     return len(items) if kind in ("set", "bare", "pm", "assign") else 1
 
 
+_PHANTOM = re.compile(r"\\[hv]?phantom\s*\{[^{}]*\}|\\(?:quad|qquad|square|Box|_|ldots|dots|cdots)(?![a-zA-Z])")
+
+
 def _final_statement_boxes(text: str) -> list[str]:
     """Distinct boxed answers in the paragraph holding the last box."""
     last = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
@@ -304,7 +308,9 @@ def _final_statement_boxes(text: str) -> list[str]:
     distinct: list[str] = []
     seen: set[str] = set()
     for b in boxes:
-        n = normalize(b)
+        n = normalize(_PHANTOM.sub("", b))
+        if not n:  # "\boxed{\phantom{2}}" used as notation (the box in the problem) is no answer
+            continue
         if n not in seen:
             seen.add(n)
             distinct.append(b)
@@ -343,7 +349,9 @@ def grade(
     if ex.answer is None:
         return MathResult("no_answer", None, None, ex.reason)
     pred = ex.answer
-    if not normalize(pred):
+    if not normalize(_PHANTOM.sub("", pred)):
+        if ex.strategy == "boxed":  # rule 3: an empty \boxed{} commits to nothing and is wrong
+            return MathResult("incorrect", pred, "guard", "empty_box", {"strategy": ex.strategy})
         return MathResult("no_answer", pred, None, "empty_answer")
     details: dict[str, Any] = {"strategy": ex.strategy}
     if len(pred) > MAX_ANSWER_CHARS:

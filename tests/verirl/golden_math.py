@@ -231,8 +231,8 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("extract", "7", "I think it might be 7 but I am not sure.", N, "mv: last-number fallback rewards an uncommitted answer"),
     ("extract", "7", "The values are 3, 5 and 7.", N, "mv: last-number fallback"),
     ("extract", "7", "", N, ""),
-    ("extract", "7", "\\boxed{}", N, "empty box"),
-    ("extract", "7", "\\boxed{ }", N, "empty box"),
+    ("extract", "7", "\\boxed{}", I, "rule 3: empty box (outside probe 2026-12-01)"),
+    ("extract", "7", "\\boxed{ }", I, "rule 3: empty box (outside probe 2026-12-01)"),
     ("extract", "7", "first \\boxed{3}\n\nOn reflection, \\boxed{7}", C, "the last box in its own paragraph counts"),
     ("extract", "7", "first \\boxed{7}\n\nOn reflection, \\boxed{3}", I, ""),
     # --- think blocks
