@@ -63,7 +63,7 @@ _CLAUSE = re.compile(
     r"given|provided|assuming|though|although|while|after|before|by|from|using|or\s+equivalently|or\s+equally|"
     r"or\s+simply|i\.e\.|e\.g\.|let)\b"
     r"|\s+\((?=\s*[A-Za-z]{2,})"
-    r"|\s*[;:](?=\s)|\s+-{1,2}\s|\s+—",
+    r"|\s*[;:](?=\s)|\s*[，；（]|\s+-{1,2}\s|\s+—",
     re.IGNORECASE,
 )
 _HEDGE_TAIL = re.compile(
