@@ -14,6 +14,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from verirl.batch import field_path
@@ -43,16 +45,44 @@ _HTTP_CODES = {
 }
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(VerirlError)
-    async def _verirl(request: Request, exc: VerirlError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None
-        if isinstance(exc, ServiceUnavailable):
+#: What a store that cannot be reached raises (redis-py's sync and asyncio clients alike).
+STORE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
+
+
+def mapped_response(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer to an exception the app maps (a VerirlError, a store outage), logged the
+    one way; None for anything else (an unexpected error: the 500 handler's business).
+    The exception handlers below and the trainer fast path (routes/compat.py), which
+    bypasses FastAPI's exception middleware, both answer through this one function."""
+    if isinstance(exc, VerirlError):
+        headers = None
+        if isinstance(exc, Overloaded):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        elif isinstance(exc, ServiceUnavailable):
             headers = {"Retry-After": str(RETRY_AFTER_S)}
             log.warning("%s %s: 503 %s", request.method, request.url.path, exc.message)
-        if exc.status_code == 401:
+        elif exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
+    if isinstance(exc, STORE_ERRORS):
+        log.warning("%s %s: 503 store unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
+        return error_response(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry shortly",
+                              headers={"Retry-After": str(RETRY_AFTER_S)})
+    return None
+
+
+def install(app: FastAPI) -> None:
+    async def _mapped(request: Request, exc: Exception) -> JSONResponse:
+        resp = mapped_response(request, exc)
+        if resp is None:  # not reached: registered only for the classes it maps
+            raise exc
+        return resp
+
+    app.add_exception_handler(VerirlError, _mapped)
+    # Registered by class, so Starlette answers store errors inside the middleware stack: the
+    # response carries X-Request-Id and nothing is re-raised to uvicorn as a traceback.
+    for cls in STORE_ERRORS:
+        app.add_exception_handler(cls, _mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,17 +103,6 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and "parsing the body" in message:
             code, message = "invalid_body", "body could not be decoded (send UTF-8 JSON)"
         return error_response(exc.status_code, code, message, field, getattr(exc, "headers", None))
-
-    from redis.exceptions import ConnectionError, TimeoutError
-
-    @app.exception_handler(ConnectionError)
-    @app.exception_handler(TimeoutError)
-    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
-        # Registered by class, so Starlette answers it inside the middleware stack: the
-        # response carries X-Request-Id and nothing is re-raised to uvicorn as a traceback.
-        log.warning("%s %s: 503 store unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
-        return error_response(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry shortly",
-                              headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

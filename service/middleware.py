@@ -34,19 +34,22 @@ class BodyLimitMiddleware:
                 except ValueError:
                     pass
         seen = 0
-        started = False
+        started = exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return msg
 
         async def tracking_send(msg: Message) -> None:
             nonlocal started
+            if exceeded:  # the app caught _TooLarge (FastAPI turns any body error into a 400): the answer is 413
+                raise _TooLarge
             if msg["type"] == "http.response.start":
                 started = True
             await send(msg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -141,5 +142,94 @@ def test_queue_full_is_429_with_retry_after(tmp_path):
         assert box["r"].status_code == 200 and box["r"].json()["results"][0]["verdict"] == "timeout"
         r = httpx.post(url + "/v1/score", json={"items": [{"completion": "\\boxed{1}", "answer": "1"}] * 40}, timeout=60)
         assert r.status_code == 200  # accepted again once the queue drained
+    finally:
+        proc.stop()
+
+
+# -- the trainer endpoints are served by an ASGI fast path (service/routes/compat.py): its
+#    refusals must be the very answers /v1/score gives for the same condition.
+
+ONE = {
+    "/v1/score": {"items": [{"completion": "\\boxed{1}", "answer": "1"}]},
+    "/get_reward": {"query": ["q \\boxed{1}"], "prompts": ["q "], "labels": ["1"]},
+    "/slime/reward": {"prompt": "q", "response": "\\boxed{1}", "label": "1"},
+    "/slime/reward?detail=true": {"prompt": "q", "response": "\\boxed{1}", "label": "1"},
+}
+
+
+def _same_refusal(got: dict[str, httpx.Response], status: int, header: str | None = None) -> None:
+    ref = got["/v1/score"]
+    _err(ref, status)
+    for path, r in got.items():
+        assert r.status_code == status and r.json() == ref.json(), (path, r.status_code, r.text, ref.text)
+        if header:
+            assert r.headers.get(header) and r.headers.get(header) == ref.headers.get(header), (path, r.headers)
+        assert r.headers.get("x-request-id"), path
+
+
+def _queue_depth(url: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=30).text
+    return float(next(x.split()[-1] for x in text.splitlines() if x.startswith("verirl_queue_depth ")))
+
+
+def test_trainer_endpoints_refuse_a_full_queue_as_v1_score_does(tmp_path):
+    """Queue full: a one-item request to each trainer endpoint gets /v1/score's 429, body and Retry-After."""
+    import threading
+
+    proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_QUEUE_DEPTH="50")
+    try:
+        # Answered after the start-up sandbox self-check (queued first on the only verifier): from now on
+        # nothing but this test's items is queued.
+        assert httpx.post(url + "/v1/score", json=ONE["/v1/score"], timeout=90).status_code == 200
+        # A verification stuck for 8 s holds the only verifier; 49, then 1 more, wait behind it: 50 = the limit.
+        slow = [{"id": "stuck", "completion": "\\boxed{(x+1)^{3000}}", "answer": "(x+2)^{3000}", "options": {"timeout_s": 8}}]
+        slow += [{"id": f"w{i}", "completion": f"\\boxed{{{i}}}", "answer": str(i)} for i in range(49)]
+        box: dict = {}
+        threads = [threading.Thread(target=lambda: box.setdefault("slow", httpx.post(url + "/v1/score", json={"items": slow}, timeout=90)))]
+        threads[0].start()
+        deadline = time.monotonic() + 30
+        while _queue_depth(url) < 49 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        threads.append(threading.Thread(target=lambda: box.setdefault("last", httpx.post(url + "/v1/score", json=ONE["/v1/score"], timeout=90))))
+        threads[1].start()
+        while _queue_depth(url) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = {path: httpx.post(url + path, json=body, timeout=30) for path, body in ONE.items()}
+        _same_refusal(got, 429, "retry-after")
+        assert got["/v1/score"].json()["error"]["code"] == "overloaded"
+        for t in threads:
+            t.join(90)
+        assert box["slow"].status_code == 200 and box["slow"].json()["results"][0]["verdict"] == "timeout"
+        assert box["last"].status_code == 200  # admitted before the probes: the queue was exactly full
+        assert httpx.post(url + "/get_reward", json=ONE["/get_reward"], timeout=60).json()["rewards"] == [1.0]
+    finally:
+        proc.stop()
+
+
+def test_trainer_endpoints_refuse_an_oversize_body_as_v1_score_does(tmp_path):
+    """Over VERIRL_MAX_BODY_MB, declared (Content-Length) or streamed (chunked): /v1/score's 413."""
+    proc, url = procs.start_server(tmp_path, workers=1, VERIRL_MAX_BODY_MB="0.01")  # 10 KiB
+    try:
+        pad = "x" * 20_000
+        big = {
+            "/v1/score": {"items": [{"completion": pad, "answer": "1"}]},
+            "/get_reward": {"query": [pad], "labels": ["1"]},
+            "/slime/reward": {"response": pad, "label": "1"},
+            "/slime/reward?detail=true": {"response": pad, "label": "1"},
+        }
+        _same_refusal({p: httpx.post(url + p, json=b, timeout=30) for p, b in big.items()}, 413)
+
+        def chunked(body: dict):
+            raw = json.dumps(body).encode()
+            for i in range(0, len(raw), 4096):
+                yield raw[i : i + 4096]
+
+        h = {"content-type": "application/json"}
+        got = {p: httpx.post(url + p, content=chunked(b), headers=h, timeout=30) for p, b in big.items()}
+        _same_refusal(got, 413)
+        err = got["/v1/score"].json()["error"]
+        assert err["code"] == "payload_too_large" and err["field"] == "body", err
+        assert httpx.post(url + "/slime/reward", json=ONE["/slime/reward"], timeout=60).json() == 1.0  # small bodies pass
+        assert "Traceback" not in proc.log_text()
     finally:
         proc.stop()

@@ -53,6 +53,18 @@ def test_missing_or_wrong_token_is_401(secured, method, path):
         assert KEY not in r.text
 
 
+def test_trainer_fast_path_401_is_v1_scores(secured):
+    """/get_reward and /slime/reward (an ASGI fast path) refuse a bad key with /v1/score's very answer."""
+    bodies = {"/get_reward": {"query": ["q \\boxed{1}"], "labels": ["1"]}, "/slime/reward": {"response": "\\boxed{1}", "label": "1"}}
+    for headers, query in (({}, ""), ({"authorization": "Bearer wrong-token-123"}, ""), ({}, "?api_key=wrong-token-123")):
+        ref = httpx.post(secured + "/v1/score" + query, json=BODY, headers=headers)
+        assert ref.status_code == 401 and ref.headers["www-authenticate"] == "Bearer", ref.text
+        for path, body in bodies.items():
+            r = httpx.post(secured + path + query, json=body, headers=headers)
+            assert (r.status_code, r.json()) == (401, ref.json()), (path, headers, r.text)
+            assert r.headers.get("www-authenticate") == "Bearer" and r.headers.get("x-request-id"), (path, r.headers)
+
+
 def test_right_token_and_open_healthz(secured):
     assert httpx.get(secured + "/healthz").status_code == 200
     r = httpx.post(secured + "/v1/score", json=BODY, headers={"authorization": f"Bearer {KEY}"})

@@ -174,7 +174,10 @@ def test_redis_outage_answers_503_everywhere(tmp_path, own_redis):
             "problems_get": ("GET", "/v1/problems/p1", None),
             "problems_list": ("GET", "/v1/problems", None),
             "info": ("GET", "/v1/info", None),
+            # The trainer endpoints, served by the ASGI fast path (routes/compat.py), answer the same.
             "get_reward": ("POST", "/get_reward", {"query": ["x"], "prompts": ["x"], "labels": ["4"]}),
+            "slime_reward": ("POST", "/slime/reward", {"prompt": "x", "response": r"\boxed{4}", "label": "4"}),
+            "slime_reward_detail": ("POST", "/slime/reward?detail=true", {"prompt": "x", "response": r"\boxed{4}", "label": "4"}),
         }
 
         def call(name: str) -> httpx.Response:
@@ -189,6 +192,9 @@ def test_redis_outage_answers_503_everywhere(tmp_path, own_redis):
             assert err["code"] == "unavailable" and err["message"], (name, err)
             assert resp.headers.get("retry-after", "").isdigit(), name
             assert resp.headers.get("x-request-id") == f"outage-{name}", name
+        for name in ("get_reward", "slime_reward", "slime_reward_detail"):  # the very answer /v1/score gives
+            assert got[name].json() == got["score"].json(), (name, got[name].text, got["score"].text)
+            assert got[name].headers["retry-after"] == got["score"].headers["retry-after"], name
         ready = httpx.get(url + "/readyz", timeout=5)  # answers within its own 1 s bound
         assert ready.status_code == 503 and "unreachable" in ready.json()["detail"]
         metrics = httpx.get(url + "/metrics", timeout=10)

@@ -289,6 +289,27 @@ def test_slime_remote_reward(embedded_server: str) -> None:
     assert r.headers["x-verirl-verdict"] == "timeout"
 
 
+def test_slime_request_errors_stay_4xx(embedded_server: str) -> None:
+    # A malformed request (not a label problem) is a 4xx naming the field, from the fast path
+    # (routes/compat.py TrainerFastPath) as from the FastAPI route it replays to.
+    cases = [
+        ("/slime/reward", {"prompt": "p", "label": "4"}, "response"),
+        ("/slime/reward", {"prompt": "p", "response": 4, "label": "4"}, "response"),
+        ("/slime/reward?detail=maybe", {"prompt": "p", "response": RIGHT, "label": "4"}, "query.detail"),
+        ("/slime/reward?think=maybe", {"prompt": "p", "response": RIGHT, "label": "4"}, "query.think"),
+        ("/slime/reward?reward=nope", {"prompt": "p", "response": RIGHT, "label": "4"}, "options.reward"),
+        ("/slime/reward?tokenizer=nope", {"prompt": "p", "response": RIGHT, "label": "4"}, "query.tokenizer"),
+        ("/get_reward?tokenizer=nope", {"query": [RIGHT], "labels": ["4"]}, "query.tokenizer"),
+        ("/get_reward", {"query": [], "labels": []}, "query"),
+    ]
+    for path, body, field in cases:
+        r = post(embedded_server, path, body)
+        assert r.status_code == 422, (path, body, r.text)
+        assert set(r.json()) == {"error"} and r.json()["error"]["code"] == "invalid_input", (path, r.text)
+        assert r.json()["error"]["field"] == field, (path, body, r.text)
+        assert r.headers.get("x-request-id"), path
+
+
 @pytest.mark.parametrize("label", BAD_LABELS, ids=repr)
 def test_slime_bad_label_is_200(embedded_server: str, label: object) -> None:
     # slime retries any non-2xx 10 times (about 155 s) and raises out of the rollout.

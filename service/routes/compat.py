@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from verirl.batch import prepare_items
-from verirl.errors import InvalidInput, Overloaded, VerirlError
+from verirl.errors import InvalidInput, VerirlError
 from verirl.labels import (
     THINK_MODES,
     apply_think,
@@ -38,7 +38,7 @@ from verirl.rewards import parse_spec
 from verirl.schemas import FAILURE_VERDICTS, ScoreOptions, ScoreRequest
 
 from ..deps import DispatcherDep
-from ..errors import error_response
+from ..errors import mapped_response
 from ..jobs import score_batch
 from ..observe import RECORDER
 
@@ -321,7 +321,8 @@ class TrainerFastPath:
     and dependency machinery, which cost more CPU than the grading of a one-item request
     (bench/README.md: trainer bench). Same functions, same answers: anything that is not
     a well-formed, authorised request is replayed through the FastAPI routes, which give
-    the usual 4xx in the one error shape."""
+    the usual 4xx in the one error shape; an error while grading is answered by
+    `service.errors.mapped_response`, the function behind the app's exception handlers."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -379,9 +380,13 @@ class TrainerFastPath:
                 out: Any = await openrlhf_rewards(app, req, q)
             else:
                 out, headers = await slime_score(app, sreq, q, detail)
-        except VerirlError as exc:
-            resp: Response = error_response(exc.status_code, exc.code, exc.message, exc.field,
-                                            {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Overloaded) else None)
+        except Exception as exc:
+            # The app's one mapping (shape, Retry-After, the one log line); anything it does not
+            # map goes up to the 500 handler, as it would from the FastAPI route.
+            mapped = mapped_response(Request(scope), exc)
+            if mapped is None:
+                raise
+            resp: Response = mapped
         else:
             resp = _json(out, headers)
         await resp(scope, _no_receive, send)
