@@ -57,6 +57,20 @@ _LINE = re.compile(
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 _NOT_ANSWERS = frozenset({"correct", "right", "wrong", "incorrect", "as follows", "below", "above", "not", "that"})
+# where a written answer's clause ends and prose about it begins
+_CLAUSE = re.compile(
+    r",?\s+(?:I hope it is correct|which|because|since|as|so|then|where|when|whenever|at|but|if|unless|for|with|"
+    r"given|provided|assuming|though|although|while|after|before|by|from|using|or\s+equivalently|or\s+equally|"
+    r"or\s+simply|i\.e\.|e\.g\.|let)\b"
+    r"|\s+\((?=\s*[A-Za-z]{2,})"
+    r"|\s*[;:](?=\s)|\s*[，；（]|\s+-{1,2}\s|\s+—",
+    re.IGNORECASE,
+)
+_HEDGE_TAIL = re.compile(
+    r",?\s*\(?\s*(?:(?:but|and)\s+)?(?:or\b(?!\s+(?:equivalently|equally|simply|in\s+other|written|expressed))|possibly|maybe|perhaps|probably|alternatively|otherwise|"
+    r"if\b.*\b(?:is|be|gives?)\s+-?\d|it\s+(?:is|could|might|may|would)|could|might|may|rather|actually)\b",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|。|\n|;\s|!(?=\s|$)|\?(?=\s|$)")
 
 
@@ -161,6 +175,12 @@ def _strip_delims(ans: str) -> str:
 
 def take_span(text: str, pos: int = 0) -> str:
     """The answer that starts at ``text[pos]``: a math group, a bold group, a box or a sentence."""
+    return _take_span(text, pos)[0]
+
+
+def _take_span(text: str, pos: int = 0) -> tuple[str, bool]:
+    """``take_span`` and whether the clause cut off after a plain-text answer offers another answer
+    ("5 (or possibly 6)", "41, but maybe 42", "5 but if rounding it is 6")."""
     m = re.compile(r"[\s:：*_]*").match(text, pos)
     i = m.end() if m else pos
     rest = text[i:]
@@ -168,16 +188,16 @@ def take_span(text: str, pos: int = 0) -> str:
     if box:
         got = _boxes(rest[: box.end() + 10_000])
         if got and got[0][1] == 0:
-            return got[0][0]
+            return got[0][0], False
     for opener, closer in (("\\(", "\\)"), ("\\[", "\\]")):
         if rest.startswith(opener):
             j = rest.find(closer, 2)
             if j > 0:
-                return _clean_group(rest[2:j])
+                return _clean_group(rest[2:j]), False
     if rest.startswith("$$"):
         j = _closing_dollar(rest, 2, True)
         if j > 0:
-            return _clean_group(rest[2:j])
+            return _clean_group(rest[2:j]), False
     elif rest.startswith("$"):
         j = _closing_dollar(rest, 1, False)
         if j > 0 and "\n" not in rest[1:j]:
@@ -194,16 +214,20 @@ def take_span(text: str, pos: int = 0) -> str:
                 parts.append(f" \\text{{ {word} }} " if word else ", ")
                 parts.append(_clean_group(rest[m.end() : k]))
                 j = k
-            return "".join(parts)
+            return "".join(parts), False
     if rest.startswith("**"):
         j = rest.find("**", 2)
         if j > 2:
-            return _clean_group(rest[2:j])
+            return _clean_group(rest[2:j]), False
     end = _SENTENCE_END.search(rest)
     span = rest[: end.start()] if end else rest
-    span = re.sub(r",?\s+(?:I hope it is correct|which is|which|because|since|as|so|where|or\s+equivalently|"
-                  r"or\s+equally|or\s+simply|i\.e\.)\b.*$", "", span, flags=re.IGNORECASE | re.DOTALL)
-    return _clean_group(span)
+    # the answer is the value, not the clause after it: "12 when x=42", "3 at x=4", "9 (the case y = 2 ...)"
+    cut = next((c for c in _CLAUSE.finditer(span) if c.start() > 0), None)
+    hedged = False
+    if cut:
+        hedged = bool(_HEDGE_TAIL.match(span, cut.start()))
+        span = span[: cut.start()]
+    return _clean_group(span), hedged
 
 
 def _clean_group(ans: str) -> str:
@@ -222,6 +246,14 @@ def normalize_loose(s: str) -> str:
     return re.sub(r"[\s${}]|\\[,!;]", "", s)
 
 
+def _prose_after_value(later: str, box: str) -> bool:
+    """"\\boxed{\\frac{130}{231}}. The final answer is positive, because ...": a word after a
+    boxed value describes it rather than replacing it (a later value, or a word for a word box, wins)."""
+    word = re.compile(r"^[A-Za-z][A-Za-z' \-]*$")
+    plain_box = re.sub(r"\\text\w*\{([^{}]*)\}", r"\1", box).strip()
+    return bool(word.match(later.strip())) and not word.match(plain_box)
+
+
 def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool] | None:
     """The span after the last written answer marker of the kinds in ``which``."""
     found: list[tuple[int, int, str]] = []
@@ -232,7 +264,7 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
     if "answer_line" in which:
         found += [(m.start(), m.end(), "answer_line") for m in _LINE.finditer(region)]
     for _start, end, kind in sorted(found, reverse=True):
-        span = take_span(region, end)
+        span, tail_hedge = _take_span(region, end)
         # "Final Answer: The final answer is $7$." -> the later, inner marker already won;
         # "Final Answer: The volume is 120." -> the sentence's "is X".
         inner = re.search(r"\b(?:is|are|equals|=)\s+(.+)$", span) if " " in span else None
@@ -240,7 +272,7 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
             span = _clean_group(inner.group(1))
         if span and span.lower() not in _NOT_ANSWERS:
             line = region[end:].split("\n", 1)[0]
-            return span, kind, bool(_HEDGE_IN_LINE.search(line))
+            return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line))
     return None
 
 
@@ -263,7 +295,13 @@ def extract_answer(
                 # written after the last box is the later commitment
                 later = _marker_answer(region[found[-1][2] :], ("answer_line", "strong_final"))
                 strong = any(s in order for s in ("final_answer", "answer_line"))
-                if strong and later and later[0].strip() and normalize_loose(later[0]) != normalize_loose(boxes[-1]):
+                if (
+                    strong
+                    and later
+                    and later[0].strip()
+                    and normalize_loose(later[0]) != normalize_loose(boxes[-1])
+                    and not _prose_after_value(later[0], boxes[-1])
+                ):
                     return Extraction(later[0], later[1], [later[0]])
                 distinct: list[str] = []
                 for b in boxes:

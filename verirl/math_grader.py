@@ -19,7 +19,8 @@ Layers, cheapest first; the first layer that can decide does (``details.layer``)
 
 Anti-gaming (policy rule 3): an answer longer than ``MAX_ANSWER_CHARS`` is incorrect;
 several different boxed answers in the final statement, "1 or 2", ``\\pm`` for one value,
-a list where the gold is one value, and an empty box are incorrect or no answer. A gold
+a list where the gold is one value, and an empty box (verdict ``incorrect``, reason ``empty_box``)
+are incorrect. A gold
 that is empty or cannot be read is verdict ``error`` (rule 14), never ``incorrect``.
 The grader has no clock: the caller runs it in a process it can kill (:mod:`verirl.pool`).
 """
@@ -64,11 +65,18 @@ class MathResult:
 
 @lru_cache(maxsize=4096)
 def _mv_parse(text: str) -> Any:
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 
+    # units=False: math-verify's unit stripping reads the variable in "4t" or "3h" as a unit
+    # (4t would equal 4); units of rule 6 are already removed by ``normalize``
+    config = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all")
     return parse(
         "\\boxed{" + text + "}",
-        extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        extraction_config=[
+            LatexExtractionConfig(boxed_match_priority=0, normalization_config=config),
+            ExprExtractionConfig(),
+        ],
         parsing_timeout=None,  # type: ignore[arg-type]  # the caller's process deadline bounds us
     )
 
@@ -287,6 +295,9 @@ def _gold_value_count(norm_gold: str) -> int:
     return len(items) if kind in ("set", "bare", "pm", "assign") else 1
 
 
+_PHANTOM = re.compile(r"\\[hv]?phantom\s*\{[^{}]*\}|\\(?:quad|qquad|square|Box|_|ldots|dots|cdots)(?![a-zA-Z])")
+
+
 def _final_statement_boxes(text: str) -> list[str]:
     """Distinct boxed answers in the paragraph holding the last box."""
     last = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
@@ -297,7 +308,9 @@ def _final_statement_boxes(text: str) -> list[str]:
     distinct: list[str] = []
     seen: set[str] = set()
     for b in boxes:
-        n = normalize(b)
+        n = normalize(_PHANTOM.sub("", b))
+        if not n:  # "\boxed{\phantom{2}}" used as notation (the box in the problem) is no answer
+            continue
         if n not in seen:
             seen.add(n)
             distinct.append(b)
@@ -336,7 +349,9 @@ def grade(
     if ex.answer is None:
         return MathResult("no_answer", None, None, ex.reason)
     pred = ex.answer
-    if not normalize(pred):
+    if not normalize(_PHANTOM.sub("", pred)):
+        if ex.strategy == "boxed":  # rule 3: an empty \boxed{} commits to nothing and is wrong
+            return MathResult("incorrect", pred, "guard", "empty_box", {"strategy": ex.strategy})
         return MathResult("no_answer", pred, None, "empty_answer")
     details: dict[str, Any] = {"strategy": ex.strategy}
     if len(pred) > MAX_ANSWER_CHARS:
@@ -394,4 +409,9 @@ def _unwrap_gold(gold: str) -> str:
     for b, _st, _en in run:
         if normalize(b) not in {normalize(v) for v in values}:
             values.append(b)
+    if len(values) == 1 and "%" not in values[0] and _PERCENT_AFTER.match(gold, run[-1][2]):
+        return values[0] + "\\%"  # "$\boxed{20}$ percent": the label's value is 20%
     return ", ".join(values)
+
+
+_PERCENT_AFTER = re.compile(r"[\s$]*(?:\\?%|percent\b|per\s*cent\b)", re.IGNORECASE)

@@ -30,6 +30,11 @@ _UNITS = (
     r"ounces?|oz|liters?|litres?|L|ml|mL|gallons?|points?|people|students|ways|euros?|yuan)"
 )
 _TRAILING_UNIT = re.compile(r"^(.*?\d)\.?\s*" + _UNITS + r"(?:\^?\{?[23]\}?|²|³)?(?:\s+(?:per|each)\s+\w+)?\.?$")
+_TEXT_UNIT = re.compile(
+    r"(?<=[^\s{(])\s*\\(?:text|textbf|textit|textrm|textnormal|mathrm|mathbf|mathit|mbox|hbox)\s*\{\s*" + _UNITS
+    + r"(?:\^?\{?[23]\}?|²|³)?\s*\}(?:\^\{?[23]\}?|²|³)?\s*$"
+)
+_MATH_THEN_UNIT = re.compile(r"^\$([^$]+)\$\s*" + _UNITS + r"\.?$")
 _NUM_THEN_WORDS = re.compile(r"^([+-]?\$?\d[\d,]*(?:\.\d+)?%?)\s+([A-Za-z][A-Za-z ]*)$")
 _EMPTY = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\}|∅|\\O|no\s+(?:real\s+)?solutions?|none|no\s+such\s+\w+|"
@@ -42,6 +47,9 @@ def _strip_outer(s: str) -> str:
     for _ in range(3):
         before = s
         s = s.strip()
+        m = _MATH_THEN_UNIT.match(s)  # "$125$ miles"
+        if m:
+            s = m.group(1).strip()
         s = re.sub(r"^\$+|(?<!\\)\$+$", "", s).strip()
         s = re.sub(r"^\\\(|\\\)$|^\\\[|\\\]$", "", s).strip()
         m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
@@ -94,6 +102,7 @@ def normalize(ans: str) -> str:
     s = re.sub(r"^\\?\(?[a-zA-Z](?:\s*,\s*[a-zA-Z])+\\?\)?\s*=\s*(?=[(\\[{])", "", s)  # (p,q)=(3,2)
     s = re.sub(r"(?<!\\);", ", ", s)  # "-12; -11" and "(0;0;0)": semicolons separate values
     s = _THIN.sub(" ", s)
+    s = _TEXT_UNIT.sub("", s)  # "6\sqrt{2}\text{ units}", "10\mbox{ cm}^2": a unit written as text (rule 6)
     for _ in range(3):
         s2 = _TEXT_CMD.sub(r" \1 ", s)
         if s2 == s:
@@ -208,25 +217,46 @@ def parse_number(s: str) -> Number | None:
     return None
 
 
+def _terminates(v: Fraction) -> bool:
+    """Whether ``v`` has a finite decimal expansion (its denominator is 2^a 5^b)."""
+    d = v.denominator
+    for f in (2, 5):
+        while d % f == 0:
+            d //= f
+    return d == 1
+
+
 def close(gold: Fraction, pred: Fraction, pred_digits: int, gold_digits: int, rel_tol: float | None) -> bool:
-    """Equal values; a decimal may be off by 1e-6 relative or by its own last-digit rounding
-    (when it has at least 6 significant digits). Never an absolute tolerance."""
+    """Equal values; a decimal approximating a non-terminating value (1/3) may be off by 1e-6
+    relative or by its own last-digit rounding (when it has at least 6 significant digits).
+    Two terminating values are compared exactly. Never an absolute tolerance."""
     if gold == pred:
         return True
-    if not (pred_digits or gold_digits >= 6 or rel_tol is not None):
-        return False  # exact values (2.5e6 is exactly 2500000) are compared exactly
+    approx = (pred_digits and not gold_digits) or (pred_digits and not _terminates(gold)) or (
+        gold_digits and not _terminates(pred)
+    )
+    if rel_tol is None and not approx:
+        # a tolerance is only for a decimal approximating an exact value: a decimal answer for an
+        # exact gold (0.333333 for 1/3, 0.9999999 for 1), or a rounded decimal gold for a value with
+        # no finite decimal expansion (0.666667 for 2/3). Exact answers (2.5e6 is exactly 2500000)
+        # and a gold written as a terminating decimal are compared exactly: 1 is not 1.000001,
+        # 3.1400001 is not 3.14.
+        return False
     scale = max(abs(gold), abs(pred))
     diff = abs(gold - pred)
     tol = DEFAULT_FLOAT_REL_TOL if rel_tol is None else rel_tol
     if diff <= Fraction(tol) * scale:
         return True
-    if rel_tol is None and pred_digits >= 6 and pred != 0:
-        # 1.41421 for sqrt(2): right to the 6 digits it wrote
-        exp = len(str(int(abs(pred)))) if abs(pred) >= 1 else -len(
-            re.match(r"0\.(0*)", f"{float(abs(pred)):.20f}").group(1)  # type: ignore[union-attr]
-        )
-        unit = Fraction(10) ** (exp - pred_digits)
-        return diff <= unit / 2 * Fraction(1000001, 1000000)
+    if rel_tol is None:
+        # 0.142857 for 1/7: right to the 6 digits it wrote (the answer's, or a rounded gold's)
+        for dec, digits in ((pred, pred_digits), (gold, gold_digits)):
+            if digits >= 6 and dec != 0:
+                exp = len(str(int(abs(dec)))) if abs(dec) >= 1 else -len(
+                    re.match(r"0\.(0*)", f"{float(abs(dec)):.20f}").group(1)  # type: ignore[union-attr]
+                )
+                unit = Fraction(10) ** (exp - digits)
+                if diff <= unit / 2 * Fraction(1000001, 1000000):
+                    return True
     return False
 
 
@@ -236,8 +266,8 @@ def numbers_equal(gold: Number, pred: Number, rel_tol: float | None) -> bool:
     if gold.percent:
         cands = [g, g / 100] if not pred.percent else [g]  # 25% = 25 = 0.25 = 1/4
     elif pred.percent:
-        p_alts = [p, p / 100]  # "50%" for a gold of 50 (a unit) or of 0.5 (the value)
-        return any(close(g, q, pred.digits, gold.digits, rel_tol) for q in p_alts)
+        # rule 5: "%" means x1/100, so "25%" is 0.25 and not a gold of 25 (no x100 leniency)
+        return close(g, p / 100, pred.digits, gold.digits, rel_tol)
     return any(close(c, p, pred.digits, gold.digits, rel_tol) for c in cands)
 
 
@@ -315,6 +345,9 @@ def _expand_pm(s: str) -> list[str] | None:
     return [f"{a}+{b}", f"{a}-({b})"]
 
 
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?%?")
+
+
 @lru_cache(maxsize=65536)
 def split_list(s: str) -> tuple[str, list[str]] | None:
     """(kind, items) when ``s`` is a set, tuple, bare list, ``\\pm`` pair or ``x=.., y=..``."""
@@ -332,6 +365,8 @@ def split_list(s: str) -> tuple[str, list[str]] | None:
                 parts = split_top(inner)
                 if len(parts) >= 2:
                     return f"tuple{o}{c}", parts
+    if _GROUPED.fullmatch(s):  # "50,625" is one number (rule 4), never the list 50, 625
+        return "bare", [s]
     pm = _expand_pm(s)
     if pm is not None:
         return "pm", pm

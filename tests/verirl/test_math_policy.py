@@ -42,7 +42,7 @@ RULES: list[tuple[str, str, str, str]] = [
     ("3", "7", "\\boxed{[6, 8]}", I),
     ("3", "7", "\\boxed{\\{6, 7, 8\\}}", I),
     ("3", "B", "\\boxed{A, B, C, D, E}", I),
-    ("3", "7", "\\boxed{}", N),
+    ("3", "7", "\\boxed{}", I),
     ("3", "1, 2, 3", "\\boxed{1}, \\boxed{2}, \\boxed{3}", C),
     ("3", "\\{1,2,3\\}", "\\boxed{1}, \\boxed{2}, \\boxed{3}", C),
     ("3", "\\{1,2,3\\}", "\\boxed{1}, \\boxed{2}", I),
@@ -180,3 +180,64 @@ def test_missing_label_through_scoring():
 
     out = score_item({"task": "math", "completion": "\\boxed{7}"})
     assert out["verdict"] == "error" and out["details"]["error"]["code"] == "invalid_label"
+
+
+# The outside tester's disagreements (source: "outside probe 2026-12-01"), fixed in the grader:
+# (pattern, gold, completion, expected). A: the span of an unboxed answer ends at its clause;
+# B: a MATH thousands gold (50,\!625) is one number, "50, 625" two values; C: "%" is x1/100
+# against a gold without "%"; D: a gold written as a terminating decimal is exact; FN 1/5/6 and
+# the empty box.
+_PROBE = "We first set up the problem and simplify.\n\nNow we compute carefully and verify the arithmetic.\n\n"
+OUTSIDE_PROBE: list[tuple[str, str, str, str]] = [
+    ("A", "42", _PROBE + "I think the answer is probably 41 but let me recompute: 6*7=42", I),
+    ("A", "42", _PROBE + "I think the answer is 41 but let me recompute: 6*7=42", I),
+    ("A", "42", _PROBE + "The answer is 12 when x=42.", I),
+    ("A", "42", _PROBE + "The answer is 12 when x=42", I),
+    ("A", "6", _PROBE + "The answer is 5 but if rounding it is 6", I),
+    ("A", "6", _PROBE + "The answer is 5 but if rounding it is 6.", I),
+    ("A", "6", _PROBE + "The answer is 5 but it is 6", I),
+    ("A", "42", _PROBE + "The answer is 41, but maybe 42.", I),
+    ("A", "2", _PROBE + "Answer: 9 (the case y = 2 gives the maximum).", I),
+    ("A", "9", _PROBE + "Answer: 9 (the case y = 2 gives the maximum).", C),
+    ("A", "4", _PROBE + "Answer: the minimum is 3 at x=4", I),
+    ("A", "3", _PROBE + "The answer is 3 at x=4", C),
+    ("B", "50,\\!625", _PROBE + "Therefore, the answer is $\\boxed{50, 625}$.", I),
+    ("B", "3,\\!250", _PROBE + "Therefore, the answer is $\\boxed{3, 250}$.", I),
+    ("B", "1,\\!125", _PROBE + "Therefore, the answer is $\\boxed{1, 125}$.", I),
+    ("B", "900,\\!000,\\!000", _PROBE + "Therefore, the answer is $\\boxed{900, 000, 000}$.", I),
+    ("B", "50,\\!625", "\\boxed{50,625}", C),
+    ("B", "50,\\!625", "\\boxed{50{,}625}", C),
+    ("B", "50,\\!625", "\\boxed{50625}", C),
+    ("C", "25", _PROBE + "Therefore, the answer is $\\boxed{25\\%}$.", I),
+    ("C", "25", _PROBE + "#### 25%", I),
+    ("C", "50", _PROBE + "Therefore, the answer is $\\boxed{50\\%}$.", I),
+    ("C", "0.25", "\\boxed{25\\%}", C),
+    ("C", "25\\%", "\\boxed{25}", C),
+    ("C", "25\\%", "\\boxed{0.25}", C),
+    ("C", "25\\%", "\\boxed{\\frac14}", C),
+    ("C", "25\\%", "The answer is 25 percent.", C),
+    ("D", "1.000001", _PROBE + "Therefore, the answer is $\\boxed{1}$.", I),
+    ("D", "100.0001", _PROBE + "Therefore, the answer is $\\boxed{100}$.", I),
+    ("D", "\\frac{1}{3}", "\\boxed{0.333333}", C),
+    ("D", "0.666667", "\\boxed{\\frac{2}{3}}", C),
+    ("FN1", "4t", _PROBE + "Therefore, the answer is $\\boxed{t\\cdot 4}$.", C),
+    ("FN1", "4t", "\\boxed{4}", I),
+    ("FN5", "\\frac{130}{231}",
+     "(-\\frac{2}{3}\\right)\\left(\\frac{5}{7}\\right)\\left(-\\frac{13}{11}\\right)=\\frac{2\\cdot5\\cdot13}{3\\cdot7\\cdot 11}"
+     "=\\boxed{\\frac{130}{231}}.\n\\]The final answer is positive, because two of the three numbers being multiplied "
+     "are negative (and a negative number times a negative number is a positive number).", C),
+    ("FN6", "4",
+     " \\boxed{\\phantom{2}}.\\] If the number in the box is anything but 4, then the equation cannot be true, and the "
+     "original equation has no solutions.  If the number in the box is $\\boxed{4}$, then the two sides of the original "
+     "equation are equivalent, and all values of $x$ are solutions to the equation.", C),
+    ("empty", "5", _PROBE + "So the answer is $\\boxed{}$.", I),
+]
+
+
+@pytest.mark.parametrize(("pattern", "gold", "completion", "expected"), OUTSIDE_PROBE,
+                         ids=[f"probe{p}-{i}" for i, (p, *_x) in enumerate(OUTSIDE_PROBE)])
+def test_outside_probe_2026_12_01(pattern, gold, completion, expected):
+    res = grade(completion, gold)
+    assert res.verdict == expected, res
+    if pattern == "empty":
+        assert res.reason == "empty_box"
