@@ -353,6 +353,18 @@ def _confine(uid: int, lim: Limits, fdmap: dict[int, int], setup_src: int, *, du
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
+def _judge_mounts(uid: int) -> None:
+    """The judge's own mount namespace: a private /tmp and /dev/shm, and the program's /work gone.
+
+    Nothing the program writes is where the judge can read or import it; the judge's working
+    directory is the read-only root.
+    """
+    linux.unshare(linux.CLONE_NEWNS)
+    for path, size in (("/tmp", "4m"), ("/dev/shm", "1m")):
+        linux.mount("tmpfs", path, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, f"size={size},mode=700,uid={uid},gid={uid}")
+    linux.mount("tmpfs", "/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC | linux.MS_RDONLY, "size=4k,mode=555")
+
+
 def _setup_failed(kind: str, text: str, code: int) -> None:
     try:
         os.write(SETUP_FD, json.dumps({kind: text[-4000:]}).encode())
@@ -371,7 +383,8 @@ def _child(role: str, req: dict, blobs: dict[str, bytes], lim: Limits, fds: dict
             cwd = "/work" if req.get("workdir") else "/tmp"
         else:
             fdmap = {0: fds["jin_r"], 1: fds["jlog_w"], 2: fds["jlog_w"], 3: fds["jres_w"], 4: fds["j2p_w"], 5: fds["p2j_r"]}
-            uid, setup, dumpable, cwd = req["judge_uid"], fds["jsetup_w"], False, "/tmp"
+            uid, setup, dumpable, cwd = req["judge_uid"], fds["jsetup_w"], False, "/"
+            _judge_mounts(uid)
         _confine(uid, lim, fdmap, setup, dumpable=dumpable, cwd=cwd)
     except BaseException as exc:  # noqa: BLE001 - any set-up failure is ours, reported on our channel
         try:

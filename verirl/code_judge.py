@@ -328,46 +328,75 @@ def judge_call(spec, names):
     finish("wrong_answer", "the returned value differs from the expected one")
 
 
-def stdlib_modules(modules):
-    """The standard-library names the program imported (MBPP tests use `math` unimported), imported here afresh.
+# The only modules the judge ever imports for a test: what the test's (and setup's) own code names
+# as a free name, when it is on this fixed list of standard-library modules without import-time
+# effects. MBPP tests use `math` or `re` unimported (their harness shares the solution's namespace).
+# Nothing the program says is ever imported: no `__main__` submodule, no name of its choosing.
+TEST_MODULES = frozenset((
+    "array", "bisect", "calendar", "cmath", "collections", "copy", "datetime", "decimal", "enum",
+    "fractions", "functools", "hashlib", "heapq", "itertools", "json", "math", "numbers", "operator",
+    "random", "re", "statistics", "string", "struct", "sys", "textwrap", "time", "typing", "unicodedata",
+))
 
-    Only under their own names (`math` is math, `sqrt` is some module's sqrt): the program cannot put a
-    different object under a name the test code uses. Never a builtin's name.
+
+def _names(trees):
+    """(free, bound): names the code reads, and names it binds anywhere (defs, imports, targets, args)."""
+    import ast
+
+    used, bound = set(), set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (used if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for a in node.names:
+                    bound.add((a.asname or a.name).split(".")[0])
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                bound.update(node.names)
+    return used - bound, bound
+
+
+def _compile(src, filename):
+    import ast
+
+    try:
+        tree = ast.parse(src, filename)
+        return tree, compile(tree, filename, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        finish("error", f"the {filename[:-3]} code does not compile: {exc}")
+
+
+def judge_assert(spec, names):
+    """Run the dataset's test (after its trusted setup) against proxies of the program's functions.
+
+    What is bound here comes from the test, the setup and TEST_MODULES: a free name of the test's
+    is the program's function only if the setup does not define it (HumanEval's `poly`, MBPP's
+    `test_setup_code`), and the entry point is always the program's. The program's own message
+    (``names``) can only leave a name unbound, never bind anything else.
     """
     import importlib
 
-    out = {}
-    if type(modules) is not dict:
-        return out
-    for alias, name in list(modules.items())[:500]:
-        attr = None
-        if type(name) is list and len(name) == 2 and all(type(x) is str for x in name):
-            name, attr = name
-        if type(alias) is not str or type(name) is not str or not alias.isidentifier() or hasattr(builtins, alias):
-            continue
-        if alias != (attr.split(".")[-1] if attr else name.split(".")[-1]):
-            continue
-        if name.split(".")[0] in sys.stdlib_module_names and all(p.isidentifier() for p in name.split(".")):
-            try:
-                obj = importlib.import_module(name)
-                for part in attr.split(".") if attr else ():
-                    obj = getattr(obj, part)
-                out[alias] = obj
-            except Exception:  # noqa: BLE001 - not importable here: the test will say so
-                pass
-    return out
-
-
-def judge_assert(spec, names, modules=None):
-    try:
-        code = compile(spec["test"], "test.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        finish("error", f"the test code does not compile: {exc}")
+    setup = spec.get("setup") or ""
+    s_tree, s_code = _compile(setup, "setup.py") if setup else (None, None)
+    t_tree, code = _compile(spec["test"], "test.py")
+    free, bound = _names([t for t in (s_tree, t_tree) if t is not None])
+    offered = {n for n in names if type(n) is str} if type(names) is list else set()
     g = {"__name__": "__main__", "__builtins__": builtins}
-    g.update(stdlib_modules(modules))
-    for n in names:  # the program's functions; never a builtin the test code relies on (abs, len, ...)
-        if type(n) is str and n.isidentifier() and not n.startswith("__") and not hasattr(builtins, n):
+    for n in sorted(free):
+        if hasattr(builtins, n) or n.startswith("__"):
+            continue  # never a builtin the test code relies on (abs, len, ...)
+        if n in TEST_MODULES:
+            g[n] = importlib.import_module(n)
+        elif n in offered and n.isidentifier():
             g[n] = proxy(n)
+    if s_code is not None:
+        exec(s_code, g)  # the dataset's own helpers: no name it defines is the program's
     entry = spec.get("entry_point")
     if isinstance(entry, str) and entry.isidentifier():
         g[entry] = proxy(entry)  # the candidate is always the program's own function
@@ -392,7 +421,7 @@ def main():
         if spec["mode"] == "call":
             judge_call(spec, names)
         else:
-            judge_assert(spec, names, hello.get("modules"))
+            judge_assert(spec, names)
     except ProgramGone as exc:
         finish("runtime_error", str(exc))
     except Malformed as exc:

@@ -109,13 +109,9 @@ def _verirl_serve(g):
         (n,) = struct.unpack("!I", exact(4))
         return json.loads(exact(n))
 
-    names = sorted(n for n, v in list(g.items()) if not n.startswith("_verirl") and callable(v) and getattr(v, "__module__", None) == "__main__")
-    modules = {n: v.__name__ for n, v in list(g.items()) if type(v) is type(sys) and not n.startswith("_")}  # MBPP tests use the solution's imports
-    for n, v in list(g.items()):  # `from math import sqrt`: the test may use sqrt as well
-        mod = getattr(v, "__module__", None)
-        if callable(v) and not n.startswith("_") and n not in names and isinstance(mod, str) and mod != "__main__":
-            modules[n] = [mod, getattr(v, "__qualname__", n)]
-    send({"names": names, "modules": modules})
+    # functions and classes the program has (its own, or imported: `from math import sqrt` for a test's sqrt)
+    names = sorted(n for n, v in list(g.items()) if not n.startswith("_") and callable(v) and type(v) is not type(sys))
+    send({"names": names})  # which of the test's free names are ours: the judge binds nothing else of ours
     while True:
         req = recv()
         try:

@@ -29,6 +29,12 @@ WRONG = "def f(x):\n    return x\n"
 # the program rewrites its own hello to the judge (json.dumps is the serving harness's encoder)
 FORGE_HELLO = "import json\n_d = json.dumps\ndef _forge(o, **k):\n    if isinstance(o, dict) and 'names' in o:\n        o = {{'names': o['names'], 'modules': {modules!r}}}\n    return _d(o, **k)\njson.dumps = _forge\n"
 
+# the program plants a module that would write `accepted` on the judge's result channel if imported there
+ACCEPT_SRC = "import os\nos.write(3, b'{\"verdict\": \"accepted\"}')\nos._exit(0)\n"
+PLANT = (f"ACCEPT = {ACCEPT_SRC!r}\n"
+         "for _d in ('/tmp', '/dev/shm', '/work'):\n    try:\n        open(_d + '/test_pwn.py', 'w').write(ACCEPT)\n        open(_d + '/__init__.py', 'w').write('')\n"
+         "    except OSError:\n        pass\n")
+
 # (name, tests, program, code verdicts allowed)
 ATTACKS = [
     # ---- issue 12's findings
@@ -82,6 +88,12 @@ ATTACKS = [
      WRONG + FORGE_HELLO.format(modules={"math": ["unittest.mock", "MagicMock"], "isclose": ["unittest.mock", "MagicMock"]}), {"wrong_answer"}),
     ("test_exits_zero_through_program_name", {"format": "assert", "test": "import sys\nexit_thread(0)\nassert f(3) == 42"},
      WRONG + FORGE_HELLO.format(modules={"exit_thread": ["_thread", "exit_thread"]}), {"wrong_answer"}),
+    # ---- issue 19: the judge imported what the program named (unittest.__main__ ran discovery in the shared /tmp)
+    ("unittest_main_discovers_planted_test", MBPP, WRONG + PLANT + FORGE_HELLO.format(modules={"__main__": "unittest.__main__"}), {"wrong_answer"}),
+    ("unittest_main_discovers_planted_test_humaneval", ASSERT, WRONG + PLANT + FORGE_HELLO.format(modules={"__main__": "unittest.__main__"}), {"wrong_answer"}),
+    ("forged_hello_names_main_submodules", MBPP, WRONG + PLANT + FORGE_HELLO.format(modules={"main": "unittest.__main__", "f": "test_pwn", "x": ["test_pwn", "x"]}), {"wrong_answer"}),
+    ("planted_module_named_like_a_test_module", {"format": "assert", "test": "assert math.isclose(f(3), 42)\nassert re.match('a', 'a')"},
+     WRONG + PLANT + "for m in ('math', 're'):\n    for d in ('/tmp', '/work', '/dev/shm'):\n        try:\n            open(f'{d}/{m}.py', 'w').write(ACCEPT)\n        except OSError: pass\n", {"wrong_answer"}),
     # ---- outside findings (code2): numbers, control-flow exceptions, handles, dict keys
     ("bigint_off_by_one_within_rel_tol", {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 999999999}, {"args": [2], "expected": 123456789012345678}]},
      "def f(x): return 1000000000 if x == 1 else 123456789012345600\n", {"wrong_answer"}),
@@ -138,6 +150,18 @@ def test_attack_is_not_accepted(name, tests, program, allowed):
 def test_the_honest_solution_passes_the_same_tests(tests):
     item = {"task": "code", "completion": "```python\ndef f(x):\n    return 14 * x\n```", "tests": tests}
     r = score_item(item)
+    assert (r["verdict"], r["details"]["code_verdict"]) == ("correct", "accepted"), r["details"]
+
+
+def test_the_judge_sees_none_of_the_programs_files():
+    """The judge's /tmp, /dev/shm and /work are its own: what the program wrote is not there (the test looks)."""
+    test = ("import os\n"
+            "assert f(3) == 42\n"
+            "for p in ('/tmp/mark', '/dev/shm/mark', '/work/main.py'):\n"
+            "    assert not os.path.exists(p), p\n"
+            "assert os.getcwd() == '/'\n")
+    prog = "for d in ('/tmp', '/dev/shm'):\n    open(d + '/mark', 'w').write('x')\ndef f(x):\n    return 14 * x\n"
+    r = score_item({"task": "code", "completion": f"```python\n{prog}```", "tests": {"format": "assert", "test": test}})
     assert (r["verdict"], r["details"]["code_verdict"]) == ("correct", "accepted"), r["details"]
 
 
