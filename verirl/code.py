@@ -9,10 +9,13 @@ Test formats (``tests`` of an item):
     ``float:TOL`` compares numeric tokens with absolute/relative tolerance TOL.
 ``{"format": "call", "fn_name", "cases": [{"args": [...], "expected"}]}``
     LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``).
-``{"format": "assert", "test": "<code>", "entry_point"?}``
-    HumanEval/MBPP style (Python): the test code runs, then ``check(entry_point)``
-    if the test defines ``check`` (which then needs ``entry_point``). A test that
-    never calls the program tests nothing: a bad label (verdict ``error``).
+``{"format": "assert", "test": "<code>", "entry_point"?, "setup"?}``
+    HumanEval/MBPP style (Python): the trusted ``setup`` (the dataset's own helper
+    code: HumanEval's prompt, MBPP's ``test_setup_code``) runs in the judge, then
+    the test code, then ``check(entry_point)`` if the test defines ``check`` (which
+    then needs ``entry_point``). Names the setup defines are never the program's;
+    only ``entry_point`` and the test's other free names reach the program. A test
+    that never calls the program tests nothing: a bad label (verdict ``error``).
 
 Call and assert tests are judged by a second sandboxed process (the judge,
 :mod:`verirl.code_judge`) that never shares memory with the program: another
@@ -82,6 +85,8 @@ def validate_tests(tests: Any, language: str | None) -> None:
         raise InvalidInput("call tests need `fn_name`", field="tests.fn_name")
     if fmt == "assert" and not isinstance(tests.get("test"), str):
         raise InvalidInput("assert tests need `test` code", field="tests.test")
+    if fmt == "assert" and not isinstance(tests.get("setup", ""), (str, type(None))):
+        raise InvalidInput("tests.setup must be Python code (a string)", field="tests.setup")
     if fmt == "assert" and re.search(r"^def\s+check\s*\(", tests["test"], re.MULTILINE):
         entry = tests.get("entry_point")
         if not (isinstance(entry, str) and entry.isidentifier()):  # check would never be called: nothing tested
@@ -425,7 +430,7 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
                 spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"]}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             else:
-                spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point")}
+                spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point"), "setup": tests.get("setup")}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             note = code = None
             if res.status == "compile_error":  # Python: the program does not compile; no test can pass

@@ -35,6 +35,25 @@ PLANT = (f"ACCEPT = {ACCEPT_SRC!r}\n"
          "for _d in ('/tmp', '/dev/shm', '/work'):\n    try:\n        open(_d + '/test_pwn.py', 'w').write(ACCEPT)\n        open(_d + '/__init__.py', 'w').write('')\n"
          "    except OSError:\n        pass\n")
 
+# HumanEval/32: the prompt (the trusted setup) defines `poly`; the test calls it on the candidate's root
+POLY_PROMPT = (
+    "import math\n\n\ndef poly(xs: list, x: float):\n    return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])\n\n\n"
+    "def find_zero(xs: list):\n    \"\"\"Find x such that poly(x) = 0.\"\"\"\n"
+)
+POLY = {
+    "format": "assert", "entry_point": "find_zero", "setup": POLY_PROMPT,
+    "test": "def check(candidate):\n    for xs in ([1, 2], [-6, 11, -6, 1], [2, -3, 0, 1]):\n"
+            "        solution = candidate(xs)\n        assert math.fabs(poly(xs, solution)) < 1e-4\n",
+}
+POLY_CANONICAL = (
+    "def find_zero(xs):\n    begin, end = -1., 1.\n    while poly(xs, begin) * poly(xs, end) > 0:\n        begin *= 2.0\n        end *= 2.0\n"
+    "    while end - begin > 1e-10:\n        center = (begin + end) / 2.0\n        if poly(xs, center) * poly(xs, begin) > 0:\n            begin = center\n"
+    "        else:\n            end = center\n    return begin\n"
+    "import math\ndef poly(xs, x):\n    return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])\n"
+)
+# MBPP's test_setup_code: a helper the asserts use, defined by the dataset
+SETUP_MBPP = {"format": "assert", "setup": "def helper(x):\n    return 14 * x\n", "test": "assert f(3) == helper(3)\nassert f(1) == helper(1)"}
+
 # (name, tests, program, code verdicts allowed)
 ATTACKS = [
     # ---- issue 12's findings
@@ -94,6 +113,11 @@ ATTACKS = [
     ("forged_hello_names_main_submodules", MBPP, WRONG + PLANT + FORGE_HELLO.format(modules={"main": "unittest.__main__", "f": "test_pwn", "x": ["test_pwn", "x"]}), {"wrong_answer"}),
     ("planted_module_named_like_a_test_module", {"format": "assert", "test": "assert math.isclose(f(3), 42)\nassert re.match('a', 'a')"},
      WRONG + PLANT + "for m in ('math', 're'):\n    for d in ('/tmp', '/work', '/dev/shm'):\n        try:\n            open(f'{d}/{m}.py', 'w').write(ACCEPT)\n        except OSError: pass\n", {"wrong_answer"}),
+    # ---- issue 19 item 2: a helper the dataset's prompt defines (HumanEval/32 `poly`) is the setup's, never the program's
+    ("program_redefines_setup_helper", POLY, "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 12345.0\n", {"wrong_answer"}),
+    ("program_redefines_setup_helper_mbpp", SETUP_MBPP, "def helper(x):\n    return 42\ndef f(x):\n    return 42\n", {"wrong_answer"}),
+    ("forged_hello_binds_setup_helper", POLY, "def poly(xs, x):\n    return 0\ndef find_zero(xs):\n    return 12345.0\n"
+     + FORGE_HELLO.format(modules={"poly": ["builtins", "abs"], "math": ["unittest.mock", "MagicMock"]}), {"wrong_answer"}),
     # ---- outside findings (code2): numbers, control-flow exceptions, handles, dict keys
     ("bigint_off_by_one_within_rel_tol", {"format": "call", "fn_name": "f", "cases": [{"args": [1], "expected": 999999999}, {"args": [2], "expected": 123456789012345678}]},
      "def f(x): return 1000000000 if x == 1 else 123456789012345600\n", {"wrong_answer"}),
@@ -185,3 +209,9 @@ def test_a_test_that_never_calls_the_program_is_a_bad_label_not_a_pass(tests):
     assert r["verdict"] == "error", r
     assert r["details"]["error"]["code"] == "invalid_input", r["details"]
     assert r["details"]["error"]["field"] in ("tests.entry_point", "tests.test"), r["details"]
+
+
+@pytest.mark.parametrize("tests, program", [(POLY, POLY_CANONICAL), (SETUP_MBPP, "def f(x):\n    return 14 * x\n")], ids=["humaneval_32", "mbpp_setup"])
+def test_setup_helpers_serve_the_canonical_solution(tests, program):
+    r = score_item({"task": "code", "completion": f"```python\n{program}```", "tests": tests})
+    assert r["verdict"] == "correct", r
