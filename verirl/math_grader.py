@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from verirl.extract import Extraction, _boxes, answer_region, boxed_answers, extract_answer
+from verirl.math_cost import AnswerTooCostly, answer_budget, budget_paused, too_costly
 from verirl.math_intervals import interval_union, intervals_equal
 from verirl.math_values import (
     as_choice,
@@ -149,7 +150,8 @@ def sympy_equal(gold: str, pred: str, rel_tol: float | None) -> bool | None:
     """math-verify + sympy; None when either side does not parse."""
     from math_verify import verify
 
-    g = _mv_parse(gold)
+    with budget_paused():  # the gold's cost is ours, not the answer's
+        g = _mv_parse(gold)
     p = _mv_parse(pred)
     if not g or not p:
         return None
@@ -339,6 +341,24 @@ def grade(
     rel_tol: float | None = None,
 ) -> MathResult:
     """Grade one completion against one gold answer."""
+    try:
+        with answer_budget():
+            return _grade(completion, gold, strategies=strategies, think=think, rel_tol=rel_tol)
+    except (AnswerTooCostly, RecursionError) as exc:  # rule 13: the answer's cost is the model's, never a null reward
+        ex = extract_answer(completion, strategies, think)
+        msg = str(exc) if isinstance(exc, AnswerTooCostly) else "the answer nests too deeply to compare"
+        return MathResult("incorrect", (ex.answer or "")[:200], "guard", "answer_too_costly", {"cost": msg})
+
+
+def _grade(
+    completion: str,
+    gold: str,
+    *,
+    strategies: tuple[str, ...] | list[str] | None = None,
+    think: str = "strip",
+    rel_tol: float | None = None,
+) -> MathResult:
+    """Grade one completion against one gold answer."""
     if not isinstance(gold, str):
         return _error(f"the ground-truth answer must be a string, got {type(gold).__name__}")
     problem = _label_problem(gold)
@@ -382,6 +402,13 @@ def grade(
         listed = split_list(pred_n)
         if listed is not None and listed[0] in ("bare", "set") and len(listed[1]) > 1:
             return MathResult("incorrect", pred, "guard", "list_for_single_answer", details)
+    if pred_n != norm_gold:
+        with budget_paused():
+            gold_cost = too_costly(norm_gold)
+        cost = too_costly(pred_n) if gold_cost is None else None
+        if cost is not None:
+            details["cost"] = cost
+            return MathResult("incorrect", pred, "guard", "answer_too_costly", details)
     equal, layer = compare(gold, pred, rel_tol)
     if layer == "unparsed" and not _mv_parse(gold) and as_word(norm_gold) is None:
         return _error(f"the ground-truth answer {gold[:80]!r} could not be read as math; fix the label")
