@@ -36,6 +36,7 @@ from verirl.extract import Extraction, _boxes, answer_region, boxed_answers, ext
 from verirl.math_cost import AnswerTooCostly, answer_budget, budget_paused, too_costly
 from verirl.math_intervals import interval_union, intervals_equal
 from verirl.math_values import (
+    alternatives,
     as_choice,
     as_word,
     has_hedge,
@@ -118,6 +119,8 @@ def _closed_form_equal(g: Any, p: Any, gold: str, pred: str, rel_tol: float | No
     written = g.has(sympy.Float) or p.has(sympy.Float)
     if rel <= 1e-40:
         return True
+    if rel_tol is None and isinstance(g, sympy.Rational) and _terminating(g):
+        return False  # rule 4: a gold with a terminating decimal form (7, 1/4) is matched exactly
     if not written and rel_tol is None:
         return False
     tol = 1e-6 if rel_tol is None else rel_tol
@@ -127,6 +130,14 @@ def _closed_form_equal(g: Any, p: Any, gold: str, pred: str, rel_tol: float | No
     if digits >= 6:  # right to the digits the answer wrote (rounded)
         return rel <= 0.5 * 10.0 ** (1 - digits) * 1.000001 * 10
     return False
+
+
+def _terminating(r: Any) -> bool:
+    d = int(r.q)
+    for f in (2, 5):
+        while d % f == 0:
+            d //= f
+    return d == 1
 
 
 def _equations_equal(g: Any, p: Any) -> bool | None:
@@ -297,6 +308,7 @@ def _gold_value_count(norm_gold: str) -> int:
     return len(items) if kind in ("set", "bare", "pm", "assign") else 1
 
 
+_PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 _PHANTOM = re.compile(r"\\[hv]?phantom\s*\{[^{}]*\}|\\(?:quad|qquad|square|Box|_|ldots|dots|cdots)(?![a-zA-Z])")
 
 
@@ -395,8 +407,16 @@ def _grade(
             pred = re.sub(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\lor|\\vee", ",", pred)
         else:
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
+    alts = None
+    if gold_values == 1 and alternatives(norm_gold) is None and interval_union(normalize(pred)) is None:
+        alts = alternatives(normalize(pred))
+    if alts is not None:  # rule 3: "2 или 3", "2 := 3", "2 \\approx 3" are one value only if every side agrees
+        if len(alts) > 1 and not all(compare(alts[0], a, rel_tol)[0] for a in alts[1:]):
+            details["candidates"] = alts
+            return MathResult("incorrect", pred, "guard", "hedged_answer", details)
+        pred = alts[-1]
     pred_n = normalize(pred)
-    if gold_values == 1 and "\\pm" in pred_n and "\\pm" not in norm_gold and "\\mp" not in norm_gold:
+    if gold_values == 1 and _PM.search(pred_n) and not _PM.search(norm_gold):
         return MathResult("incorrect", pred, "guard", "plus_minus_for_one_value", details)
     if gold_values == 1 and parse_number(norm_gold) is not None and parse_number(pred_n) is None:
         listed = split_list(pred_n)

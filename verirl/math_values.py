@@ -86,10 +86,29 @@ def _join_spaces(s: str) -> str:
 
 
 
+_EQ_CALL = re.compile(r"^\s*Eq\s*\((.*)\)\s*$", re.DOTALL)
+
+
+def _sympy_syntax(s: str) -> str:
+    """Answers written in sympy syntax (rule 9): ``Eq(x**2/4 + y**2/3, 1)`` is ``x^2/4 + y^2/3 = 1``.
+
+    Read as text, never evaluated: ``Eq(a, b)`` with one top-level comma becomes ``a = b``
+    and ``**`` becomes ``^``; anything else is left alone.
+    """
+    m = _EQ_CALL.match(s)
+    if m:
+        sides = split_top(m.group(1))
+        if len(sides) == 2 and all(sides):
+            s = f"{sides[0]} = {sides[1]}"
+    if "**" in s and "\\" not in s:
+        s = s.replace("**", "^")
+    return s
+
+
 @lru_cache(maxsize=65536)
 def normalize(ans: str) -> str:
     """A canonical spelling of an answer (safe rewrites only; tokens are never joined)."""
-    s = _strip_outer(ans)
+    s = _sympy_syntax(_strip_outer(ans))
     s = s.replace("−", "-").replace("–", "-").replace("×", "\\times ").replace("·", "\\cdot ")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\geqslant", "\\ge").replace("\\leqslant", "\\le").replace("\\geq", "\\ge").replace("\\leq", "\\le")
@@ -232,9 +251,8 @@ def close(gold: Fraction, pred: Fraction, pred_digits: int, gold_digits: int, re
     Two terminating values are compared exactly. Never an absolute tolerance."""
     if gold == pred:
         return True
-    approx = (pred_digits and not gold_digits) or (pred_digits and not _terminates(gold)) or (
-        gold_digits and not _terminates(pred)
-    )
+    # rule 4: a gold with a terminating decimal form (7, 1/4, 2.5) is matched exactly (7.000001 is not 7)
+    approx = (pred_digits and not _terminates(gold)) or (gold_digits and not _terminates(pred))
     if rel_tol is None and not approx:
         # a tolerance is only for a decimal approximating an exact value: a decimal answer for an
         # exact gold (0.333333 for 1/3, 0.9999999 for 1), or a rounded decimal gold for a value with
@@ -266,8 +284,9 @@ def numbers_equal(gold: Number, pred: Number, rel_tol: float | None) -> bool:
     if gold.percent:
         cands = [g, g / 100] if not pred.percent else [g]  # 25% = 25 = 0.25 = 1/4
     elif pred.percent:
-        # rule 5: "%" means x1/100, so "25%" is 0.25 and not a gold of 25 (no x100 leniency)
-        return close(g, p / 100, pred.digits, gold.digits, rel_tol)
+        # rule 5: "25%" is right for a gold 0.25 (its value) and for a gold 25 (MATH golds of
+        # "what percent" problems omit the sign); bare numbers get no x100 leniency
+        return close(g, p / 100, pred.digits, gold.digits, rel_tol) or close(g, p, pred.digits, gold.digits, rel_tol)
     return any(close(c, p, pred.digits, gold.digits, rel_tol) for c in cands)
 
 
@@ -280,6 +299,42 @@ _HEDGE_RE = re.compile(r"\\text\{\s*or\s*\}|\bor\b(?!\s+(?:equivalently|equally|
 
 def has_hedge(s: str) -> bool:
     return bool(_HEDGE_RE.search(s))
+
+
+# "or" in the languages models answer in, and relations that are no equality (policy rule 3)
+_OR_WORDS = (
+    "or|или|либо|或者|或|还是|または|또는|혹은|oder|ou|oppure|o|of|lub|albo|nebo|veya|hoặc|atau|أو|או|या|eller|tai|vagy|sau"
+)
+_RELATIONS = r":=|=:|\\coloneqq|\\eqqcolon|\\equiv|\\approx|\\simeq|\\sim|\\cong|\\doteq|\\to|\\rightarrow|\\Rightarrow|\\mapsto|\\neq|\\ne(?![a-zA-Z])"
+_ALT_SPLIT = re.compile(rf"\s*(?:(?<![^\W\d_])(?:{_OR_WORDS})(?![^\W\d_])|{_RELATIONS})\s*")
+_LABEL = re.compile(r"^[^\W\d_]{2,}\s*:(?!=)\s*")  # "Ответ: 2", "Answer: 2"
+_MATHY = re.compile(r"[\d\\^_=+*/]")
+_BARE_VAR = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?$")
+
+
+def alternatives(s: str) -> list[str] | None:
+    """The sides of ``2 или 3``, ``2 \\text{ 或 } 3``, ``2 := 3``, ``2 \\approx 3`` (normalised text), or None.
+
+    A leading bare variable (``x \\approx 2``) and a leading label (``Ответ: 2``) are not sides.
+    Only top-level separators count: ``\\{x \\to 3\\}`` is one side.
+    """
+    text = _LABEL.sub("", s.strip())
+    if not _ALT_SPLIT.search(text):
+        return [text] if text != s.strip() and text else None
+    parts: list[str] = []
+    depth = last = 0
+    for m in _ALT_SPLIT.finditer(text):
+        depth = sum({"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(c, 0) for c in text[: m.start()])
+        if depth == 0 and m.start() > 0 and m.end() < len(text):
+            parts.append(text[last : m.start()])
+            last = m.end()
+    parts.append(text[last:])
+    parts = [_LABEL.sub("", p.strip()) for p in parts if p.strip()]
+    if len(parts) > 1 and not all(_MATHY.search(p) or len(p) <= 2 for p in parts):
+        return None  # words around a word ("none of these"): a text answer, not two values
+    if len(parts) > 1 and _BARE_VAR.match(parts[0]):
+        parts = parts[1:]
+    return parts if len(parts) > 1 or parts != [text] else None
 
 
 def as_choice(s: str, strict: bool = True) -> str | None:

@@ -27,10 +27,15 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | {"‘", "’", "´", "`", "“", "”", "«", "»", "–", "—"}
 
 
+_LONE_MARKS = re.compile(r"(^|\s)[\u0300-\u036f\u1ab0-\u1aff\u20d0-\u20ff]+")
+
+
 def normalize(text: str) -> str:
     """SQuAD/TriviaQA normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text if ch not in _PUNCT)  # before NFKC: it spells "´" as a space and a combining accent
     text = unicodedata.normalize("NFKC", text).lower()
     text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _LONE_MARKS.sub(r"\1", text)  # a combining mark with no letter to sit on (a spacing accent's remains)
     text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 

@@ -48,7 +48,7 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("integer", "5", B("+5"), C, ""),
     ("integer", "100", B("100.0"), C, ""),
     ("integer", "100", B("100.5"), I, ""),
-    ("integer", "3", B("3.0000001"), C, "a decimal within 1e-6 relative of an exact gold"),
+    ("integer", "3", B("3.0000001"), I, "rule 4: a gold with a terminating decimal form is matched exactly"),
     ("integer", "3", B("3.00001"), I, "a decimal outside 1e-6 relative"),
     ("integer", "2", B("\\text{2}"), C, ""),
     ("integer", "2", B("2\\,"), C, ""),
@@ -84,7 +84,7 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("fraction", "\\frac{1}{6}", B("\\frac{1}{6}"), C, ""),
     ("fraction", "\\frac{5}{12}", B("\\frac{10}{24}"), C, ""),
     # --- percentages
-    ("percent", "50", B("50\\%"), I, "rule 5: 50% is 0.5 (outside probe 2026-12-01)"),
+    ("percent", "50", B("50\\%"), C, "rule 5: 50% for a %-less gold 50 (MATH golds of 'what percent' omit the sign)"),
     ("percent", "50\\%", B("50"), C, ""),
     ("percent", "50\\%", B("50\\%"), C, ""),
     ("percent", "0.5", B("50\\%"), C, ""),

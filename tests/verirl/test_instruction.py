@@ -471,3 +471,30 @@ def test_distributed_mode_grades_instruction_and_qa(distributed: dict) -> None:
     res = r.json()["results"]
     assert [x["verdict"] for x in res] == ["correct", "incorrect", "correct"]
     assert res[0]["details"]["constraints"][1]["id"] == "length_constraints:number_words"
+
+
+# issue 19 item 7: the reference library swaps a value it does not accept ("#" as a letter) for a random one
+DETERMINISM = [Case(c.id, c.kwargs, c.good, c.bad, name=c.name) for c in CASES] + [
+    Case("keywords:letter_frequency", {"letter": ch, "let_frequency": 3, "let_relation": "at least"},
+         "a # b # c # d! e! f!", "nothing marked here", name=f"letter_{ord(ch)}")
+    for ch in ("#", "!", "1", "é")
+]
+
+
+@pytest.mark.parametrize("case", DETERMINISM, ids=lambda c: c.name)
+def test_every_constraint_type_gives_one_verdict_in_50_runs(case: Case) -> None:
+    import random
+
+    for response in (case.good, case.bad):
+        seen = set()
+        for run in range(50):
+            random.seed(run)  # whatever the process's random state, the same verdict
+            res = score_item(_item(case, response))
+            seen.add((res["verdict"], res["reward"], json.dumps(res["details"].get("constraints"), sort_keys=True)))
+        assert len(seen) == 1, (case.id, response, seen)
+
+
+def test_a_letter_outside_a_to_z_is_counted_as_written() -> None:
+    c = Case("keywords:letter_frequency", {"letter": "#", "let_frequency": 3, "let_relation": "at least"}, "", "")
+    assert score_item(_item(c, "a # b # c # d"))["verdict"] == "correct"
+    assert score_item(_item(c, "a # b # c d"))["verdict"] == "incorrect"
