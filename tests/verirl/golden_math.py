@@ -258,6 +258,25 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "yes", B("yes or no"), I, ""),
     ("gaming", "A", B("A, B, C, D"), I, ""),
     ("gaming", "3", B("\\text{3 or 4}"), I, ""),
+    # issue 19 (rule 3): "or" in any language, and relations that are no equality, name two values
+    ("gaming", "3", B("2 \\text{ 或 } 3"), I, "rule 3: Chinese 'or'"),
+    ("gaming", "3", "Ответ: 2 или 3", I, "rule 3: Russian 'or' after a Russian 'Answer:'"),
+    ("gaming", "3", B("2 := 3"), I, "rule 3: a definition is no equality"),
+    ("gaming", "3", B("2 \\equiv 3"), I, "rule 3: congruence is no equality"),
+    ("gaming", "2", B("2 \\approx 3"), I, "rule 3: two sides that disagree"),
+    ("gaming", "2", B("x \\approx 2"), C, "rule 3: a variable and its value"),
+    ("gaming", "3", B("3 \\approx 3.0"), C, "rule 3: both sides agree"),
+    ("gaming", "3", "Ответ: 3", C, "a label in another language is not part of the answer"),
+    # issue 19 (rule 4): a gold with a terminating decimal form is matched exactly
+    ("integer", "7", B("7.000001"), I, "rule 4"),
+    ("integer", "\\frac14", B("0.2500001"), I, "rule 4"),
+    ("integer", "7", B("\\sqrt{49.000014}"), I, "rule 4: in the symbolic layer too"),
+    ("integer", "\\frac13", B("0.333333"), C, "rule 4: no terminating form, right to 6 digits"),
+    # issue 19 (rule 9): equations in sympy syntax, read as text and never evaluated
+    ("equation", "Eq(x**2/4 + y**2/3, 1)", B("Eq(x**2/16 + y**2/12, 1)"), I, "rule 9: another ellipse"),
+    ("equation", "Eq(x**2/4 + y**2/3, 1)", B("Eq(3*x**2 + 4*y**2, 12)"), C, "rule 9: the same ellipse"),
+    ("equation", "Eq(x**2/4 + y**2/3, 1)", B("\\frac{x^2}{4}+\\frac{y^2}{3}=1"), C, "rule 9: LaTeX against sympy syntax"),
+    ("equation", "y=2x+1", B("Eq(y, 2*x+2)"), I, "rule 9"),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).

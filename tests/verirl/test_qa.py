@@ -27,6 +27,10 @@ CASES: list[tuple[str, str | list[str], dict, str]] = [
     ("new\tyork city", "New York City", {}, C),
     # punctuation
     ("Paris.", "Paris", {}, C),
+    ("Paris´", "Paris", {}, C),  # issue 19: a spacing accent, not a token of its own
+    ("Paris ˜", "Paris", {}, C),
+    ("Paris¨", "Paris", {}, C),
+    ("Parisé", "Paris", {}, W),
     ("U.S.A.", "USA", {}, C),
     ("rock'n'roll", "rocknroll", {}, C),
     ("O'Neil", "ONeil", {}, C),
