@@ -93,6 +93,8 @@ def _classify(rep: dict, lim: Limits, out: dict[str, bytes]) -> RunResult:
     elif rep["killed"] == "wall_time":
         status = "time_limit"
         detail = "wall-clock deadline (the program slept or waited)"
+        if rep.get("idle"):
+            detail = f"wall_time: no CPU used for {lim.idle_s:g} s (blocked on a pipe, a device or a lock)"
     elif rep.get("compile_error"):
         status = "compile_error"
         detail = rep["compile_error"]

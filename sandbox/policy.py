@@ -31,6 +31,7 @@ class Limits:
     stdout_bytes: int = 16 * 1024 * 1024  # more output than this: output_limit
     stderr_bytes: int = 64 * 1024  # stderr is truncated beyond this (not an error)
     stack_mb: int = 256  # RLIMIT_STACK
+    idle_s: float | None = None  # stop the tree when it used no CPU for this long (a compiler blocked on a pipe)
 
     def wall(self) -> float:
         return self.wall_time_s if self.wall_time_s is not None else max(3 * self.cpu_time_s, self.cpu_time_s + 2)
@@ -66,6 +67,7 @@ COMPILE_LIMITS: dict = {
     "address_space_limit": False,
     "max_processes": 256,
     "file_size_mb": 64,
+    "idle_s": 5.0,  # `#include "/dev/stdout"`: cc1 blocks on a pipe it holds itself, at zero CPU
 }
 
 

@@ -263,6 +263,17 @@ def _copy_back(src: str, dst: str, budget: int) -> int:
     return budget
 
 
+def _tree_bytes(path: str) -> int:
+    """Bytes of the regular files under ``path`` (symlinks not followed), rounded up per 4 KiB page."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat_mod.S_ISREG(st.st_mode):
+                total += (st.st_size + 4095) & ~4095
+    return total
+
+
 def work_mb(lim: Limits) -> int:
     return max(64, 2 * lim.file_size_mb)
 
@@ -297,9 +308,12 @@ def build_root(lim: Limits, workdir: str | None, work_writable: bool, uid: int, 
     os.makedirs(root + "/proc")
     os.makedirs(root + "/work")
     # the work directory is copied into its own tmpfs: no host path in mountinfo, no host inode to watch
-    linux.mount("tmpfs", root + "/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={work_mb(lim)}m,mode=755")
+    # sized to hold what is there (a compiled binary may be as large as the compile step allowed) plus
+    # the run's own room: a submission too big to copy is the compile step's to refuse, never a setup error
+    size_mb = work_mb(lim) + (_tree_bytes(workdir) >> 20 if workdir else 0)
+    linux.mount("tmpfs", root + "/work", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={size_mb}m,mode=755")
     if workdir:
-        _copy_tree(workdir, root + "/work", uid if work_writable else None, work_mb(lim) * 1024 * 1024)
+        _copy_tree(workdir, root + "/work", uid if work_writable else None, size_mb * 1024 * 1024)
     if work_writable:
         os.chown(root + "/work", uid, uid)
     else:
@@ -337,6 +351,7 @@ def _confine(uid: int, lim: Limits, fdmap: dict[int, int], setup_src: int, *, du
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # the soft stack limit as asked; the program may raise it (the memory limits bound the stack anyway)
     resource.setrlimit(resource.RLIMIT_STACK, (lim.stack_mb * 1024 * 1024, resource.RLIM_INFINITY))
+    linux.unshare(linux.CLONE_NEWCGROUP)  # now inside the slot's cgroups: /proc/self/cgroup shows "/", no host path
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
@@ -608,6 +623,8 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
     devnull = os.open("/dev/null", os.O_WRONLY)
     pidfd = os.pidfd_open(c2)
     killed = None
+    idle = False
+    busy_cpu, busy_at = 0.0, t0
     c2_done = False
     while True:
         now = time.monotonic()
@@ -621,9 +638,15 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
         r, w, _ = select.select(rlist, list(feeds), [], max(0.0, min(deadline - now, tick)) if killed is None else 0.5)
         if slot_cg and killed is None and not c2_done:
             # CPU time of the whole tree (threads and children included), enforced within ~50 ms
-            used = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9 + time.process_time() - own0
+            tree = (int(_read(slot_cg["cpuacct"] + "/cpuacct.usage")) - cpu0) / 1e9
+            used = tree + time.process_time() - own0
             if used > lim.cpu_time_s + 0.05:
                 killed = "cpu_time"
+                os.kill(c2, signal.SIGKILL)
+            elif tree > busy_cpu + 0.01:  # the tree's own CPU: our draining of its pipes is not its work
+                busy_cpu, busy_at = tree, now
+            elif lim.idle_s and now - busy_at > lim.idle_s:
+                killed, idle = "wall_time", True
                 os.kill(c2, signal.SIGKILL)
         if pidfd in r:
             c2_done = True
@@ -714,6 +737,7 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
             "wall_s": wall,
             "max_rss_kb": ru.ru_maxrss,
             "killed": killed,
+            "idle": idle,
             "oom": oom,
         }
     )

@@ -168,3 +168,18 @@ def test_go_rust_bash_over_http(embedded_server):
     ce = _run_code(embedded_server, language="go", code="package main\nfunc main() { x := 1 }\n")
     assert ce["status"] == "Failed" and ce["compile_result"]["return_code"] != 0 and ce["run_result"] is None
     assert "declared" in ce["compile_result"]["stderr"]
+
+
+def test_run_code_memory_limit_above_the_item_maximum_is_a_422(embedded_server):
+    # issue 19: 100000 MB gave the run a 105 GB address space and its cgroup that limit
+    r = httpx.post(embedded_server + "/run_code", json={"language": "python", "code": "print(1)", "memory_limit_MB": 100000}, timeout=60)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "memory_limit_MB" and "8192" in r.json()["error"]["message"]
+    ok = _run_code(embedded_server, code="print(1)", memory_limit_MB=8192)
+    assert ok["status"] == "Success"
+
+
+def test_run_code_sees_only_its_own_cgroup_root(embedded_server):
+    out = _run_code(embedded_server, code="print(open('/proc/self/cgroup').read())")
+    lines = [ln for ln in out["run_result"]["stdout"].splitlines() if ln]
+    assert lines and all(ln.endswith(":/") for ln in lines), lines  # no host path, no slot number

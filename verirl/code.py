@@ -418,7 +418,10 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
                 "compile_status": cr.status,  # time_limit: the compile step's own CPU limit (policy.COMPILE_LIMITS)
                 "compile_stderr": cr.stderr[-2000:].decode(errors="replace"),
             }
-            if cr.status == "time_limit":
+            if cr.status == "time_limit" and (cr.detail or "").startswith("wall_time"):
+                out["compile_status"] = "wall_time"  # what happened: the compiler sat blocked, not busy
+                out["reason"] = f"compilation stopped: {cr.detail}"
+            elif cr.status == "time_limit":
                 out["reason"] = f"compilation exceeded its limit ({sub.compile_limits.cpu_time_s:g} s CPU)"
             if cr.detail:
                 out["error" if verdict == "sandbox_error" else "compile_detail"] = cr.detail

@@ -56,7 +56,7 @@ class RunCodeRequest(BaseModel):
     language: str
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
-    memory_limit_MB: int = -1
+    memory_limit_MB: int = Field(-1, le=8192, description="MiB for the run (the item maximum, as options.memory_mb); 0 or less: the default.")
 
     @field_validator("language")
     @classmethod

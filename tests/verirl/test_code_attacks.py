@@ -215,3 +215,22 @@ def test_a_test_that_never_calls_the_program_is_a_bad_label_not_a_pass(tests):
 def test_setup_helpers_serve_the_canonical_solution(tests, program):
     r = score_item({"task": "code", "completion": f"```python\n{program}```", "tests": tests})
     assert r["verdict"] == "correct", r
+
+
+def test_a_compiler_blocked_on_its_own_pipe_is_stopped_as_wall_time_not_cpu():
+    # issue 19: `#include "/dev/stdout"` held the slot 60 s at zero CPU and said "exceeded 10 s CPU"
+    r = score_item({"task": "code", "language": "cpp", "completion": '```cpp\n#include "/dev/stdout"\nint main(){return 0;}\n```',
+                    "tests": {"format": "stdio", "cases": [{"input": "", "output": "1"}]}})
+    d = r["details"]
+    assert (r["verdict"], d["code_verdict"], d["compile_status"]) == ("incorrect", "compile_error", "wall_time"), d
+    assert "no CPU" in d["reason"] and "CPU)" not in d["reason"]
+
+
+@pytest.mark.parametrize("mb", [40, 63])
+def test_a_big_binary_with_a_big_source_is_graded_never_a_setup_error(mb):
+    # issue 19: a ~64 MB initialised array plus a 150 KB comment compiled, then did not fit the run's work copy
+    src = "/*" + "x" * 150_000 + "*/\n#include <cstdio>\n" f"static char big[{mb} << 20] = {{1}};\n" \
+          "int main(){ int n; if (scanf(\"%d\", &n) != 1) return 1; printf(\"%d\\n\", n + big[0] - 1 + 1); }\n"
+    r = score_item({"task": "code", "language": "cpp", "completion": f"```cpp\n{src}```",
+                    "tests": {"format": "stdio", "cases": [{"input": "3\n", "output": "42\n"}]}})
+    assert r["verdict"] == "incorrect" and r["details"]["code_verdict"] in ("wrong_answer", "compile_error"), r["details"]
