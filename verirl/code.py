@@ -7,10 +7,12 @@ Test formats (``tests`` of an item):
     tokens (trailing whitespace and blank lines never matter); ``exact``
     compares lines with trailing spaces and trailing blank lines removed;
     ``float:TOL`` compares numeric tokens with absolute/relative tolerance TOL.
-``{"format": "call", "fn_name", "cases": [{"args": [...], "expected"}]}``
-    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``).
-``{"format": "assert", "test": "<code>", "entry_point"?}``
-    HumanEval/MBPP style (Python): the test code runs, then ``check(entry_point)``
+``{"format": "call", "fn_name", "cases": [{"args": [...], "expected", "expected_alternatives"?}]}``
+    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``); a result equal
+    to ``expected`` or to one of ``expected_alternatives`` passes (APPS's ``outputs[i][0]`` rule).
+``{"format": "assert", "test": "<code>", "entry_point"?, "setup"?}``
+    HumanEval/MBPP style (Python): the trusted ``setup`` (HumanEval's prompt, MBPP's
+    ``test_setup_code``) runs in the judge, then the test code, then ``check(entry_point)``
     if the test defines ``check`` (which then needs ``entry_point``). A test that
     never calls the program tests nothing: a bad label (verdict ``error``).
 
@@ -74,6 +76,8 @@ def validate_tests(tests: Any, language: str | None) -> None:
                     raise InvalidInput("case needs a list `args`", field=f"tests.cases[{i}].args")
                 if "expected" not in c:
                     raise InvalidInput("case needs `expected`", field=f"tests.cases[{i}].expected")
+                if not isinstance(c.get("expected_alternatives", []), list):
+                    raise InvalidInput("expected_alternatives must be a list", field=f"tests.cases[{i}].expected_alternatives")
     if fmt == "stdio":
         chk = tests.get("checker", "tokens")
         if chk not in ("tokens", "exact") and not re.fullmatch(r"float:[0-9.eE+-]+", str(chk)):
@@ -82,6 +86,8 @@ def validate_tests(tests: Any, language: str | None) -> None:
         raise InvalidInput("call tests need `fn_name`", field="tests.fn_name")
     if fmt == "assert" and not isinstance(tests.get("test"), str):
         raise InvalidInput("assert tests need `test` code", field="tests.test")
+    if fmt == "assert" and not isinstance(tests.get("setup", ""), str | None):
+        raise InvalidInput("tests.setup must be Python code (a string)", field="tests.setup")
     if fmt == "assert" and re.search(r"^def\s+check\s*\(", tests["test"], re.MULTILINE):
         entry = tests.get("entry_point")
         if not (isinstance(entry, str) and entry.isidentifier()):  # check would never be called: nothing tested
@@ -422,10 +428,11 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
             if fmt == "stdio":
                 res = sub.run(stdin=case["input"].encode())
             elif fmt == "call":
-                spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"]}
+                spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"],
+                        "alternatives": case.get("expected_alternatives") or []}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             else:
-                spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point")}
+                spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point"), "setup": tests.get("setup")}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             note = code = None
             if res.status == "compile_error":  # Python: the program does not compile; no test can pass
