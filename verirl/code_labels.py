@@ -193,6 +193,8 @@ def lcb_row_tests(obj: dict, field: str = "label") -> dict:
             raise LabelShapeError(
                 f"{key} is not JSON (LiveCodeBench compresses private tests with pickle, which verirl never loads): "
                 "decode them to a JSON list in your preprocessing", f"{field}.{key}") from None
+        if part == []:
+            continue
         if not looks_like_test_list(part):
             raise LabelShapeError(f'{key} must be a list of {{"input", "output", "testtype"}}', f"{field}.{key}")
         tests += part
