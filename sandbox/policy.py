@@ -30,7 +30,9 @@ class Limits:
     tmpfs_mb: int = 64  # size of the private /tmp
     stdout_bytes: int = 16 * 1024 * 1024  # more output than this: output_limit
     stderr_bytes: int = 64 * 1024  # stderr is truncated beyond this (not an error)
-    stack_mb: int = 256  # RLIMIT_STACK
+    stack_mb: int = 256  # RLIMIT_STACK soft limit; 0: unlimited (the main thread's stack is bounded by the
+    # memory limits; glibc then gives every other thread its 2 MB default instead of a stack this size,
+    # so a C/C++ program can start threads within the address-space cap)
 
     def wall(self) -> float:
         return self.wall_time_s if self.wall_time_s is not None else max(3 * self.cpu_time_s, self.cpu_time_s + 2)
@@ -74,6 +76,32 @@ def real_python() -> str:
     return str(Path(sys.executable).resolve())
 
 
+JAVATUPLES = "/usr/share/java/javatuples.jar"  # Debian libjavatuples-java
+
+
+@dataclass(frozen=True)
+class Library:
+    """A library a language's programs may use, installed from a Debian package (see the Dockerfile)."""
+
+    name: str
+    path: str  # present when installed
+    used: str  # a regex over the program: it uses the library
+    package: str  # the Debian package that brings it
+
+
+# Libraries SandboxFusion's datasets expect (MultiPL-E rows as it builds them), per language row.
+LIBRARIES: dict[str, tuple[Library, ...]] = {
+    "java": (Library("javatuples", JAVATUPLES, r"\borg\.javatuples\b", "libjavatuples-java"),),
+    "cpp": (Library("boost", "/usr/include/boost", r"#\s*include\s*[<\"]boost/", "libboost-dev"),),
+    "javascript": (Library("lodash", "/usr/share/nodejs/lodash", r"""require\(\s*['"]lodash['"]|from\s+['"]lodash['"]""", "node-lodash"),),
+}
+
+
+def missing_libraries(lang: Language, source: str) -> list[Library]:
+    """The libraries ``source`` uses that are not installed here (our gap, not the program's)."""
+    return [lib for lib in LIBRARIES.get(lang.name, ()) if re.search(lib.used, source) and not Path(lib.path).exists()]
+
+
 LANGUAGES: dict[str, Language] = {
     "python": Language(
         name="python",
@@ -87,6 +115,7 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.cpp",
         compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/main", "/work/main.cpp"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/g++",),
         aliases=("c++", "cpp17", "c++17", "cpp14", "c++14", "cpp11", "c++11", "cc", "cxx"),
     ),
@@ -95,13 +124,15 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.c",
         compile=("/usr/bin/gcc", "-std=gnu11", "-O2", "-pipe", "-o", "/work/main", "/work/main.c", "-lm"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/gcc",),
         aliases=("c99", "c11", "c17", "gcc"),
     ),
     "javascript": Language(
         name="javascript",
         source_file="main.js",
-        run=("/usr/bin/node", "--stack-size=65500", "/work/main.js"),
+        # NODE_PATH: the Debian-packaged modules (lodash) that SandboxFusion's datasets require
+        run=("/usr/bin/env", "NODE_PATH=/usr/share/nodejs", "/usr/bin/node", "--stack-size=65500", "/work/main.js"),
         run_limits={"address_space_limit": False, "max_processes": 64},
         needs=("/usr/bin/node",),
         aliases=("js", "node", "nodejs"),
@@ -109,8 +140,9 @@ LANGUAGES: dict[str, Language] = {
     "java": Language(
         name="java",
         source_file="Main.java",
-        compile=("/usr/bin/javac", "-J-Xmx512m", "-d", "/work", "/work/Main.java"),
-        run=("/usr/bin/java", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work", "Main"),
+        # -cp: javatuples (SandboxFusion's MultiPL-E Java rows import org.javatuples); -ea: asserts are checked
+        compile=("/usr/bin/javac", "-J-Xmx512m", "-cp", "/work:" + JAVATUPLES, "-d", "/work", "/work/Main.java"),
+        run=("/usr/bin/java", "-ea", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work:" + JAVATUPLES, "Main"),
         compile_limits={"memory_mb": 1536},
         run_limits={"address_space_limit": False, "max_processes": 256, "memory_mb": 768},
         needs=("/usr/bin/java", "/usr/bin/javac"),
@@ -133,6 +165,7 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.rs",
         compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "/work/main", "/work/main.rs"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/rustc",),
         aliases=("rs",),
     ),
