@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sandbox import zygote
 from sandbox.policy import (
+    TOOLCHAIN_DIRS,
     Language,
     Limits,
     available_languages,
@@ -375,7 +376,7 @@ print(json.dumps(out))
                 "workdir": str(workdir) if workdir else None,
                 "work_writable": work_writable,
                 "cgroups": self.cgroups,
-                "extra_ro": _python_dirs(),
+                "extra_ro": _python_dirs() + TOOLCHAIN_DIRS,
                 "judge": judge_source is not None,
                 "filename": filename,
                 "links": list(links or []),

@@ -10,8 +10,10 @@ and, on exit, the whole PID namespace torn down.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -179,6 +181,52 @@ LANGUAGES: dict[str, Language] = {
 }
 
 
+# Where toolchains are looked for when a row's own path is absent: PATH, then the usual install
+# places (rustup's ~/.cargo/bin, the Go tarball's /usr/local/go/bin).
+TOOLCHAIN_PLACES = ("~/.cargo/bin", "/usr/local/go/bin", "/usr/local/bin")
+#: Directories outside READONLY_PATHS that a found toolchain needs (rustup's sysroot), mounted read-only.
+TOOLCHAIN_DIRS: list[str] = []
+
+
+def _find_tool(path: str) -> str | None:
+    """The executable for a row's tool path: itself, else its name on PATH or in TOOLCHAIN_PLACES.
+    A rustup proxy is resolved to its toolchain's own binary (the proxy needs ~/.rustup and HOME)."""
+    if os.access(path, os.X_OK):
+        return path
+    name = os.path.basename(path)
+    found = shutil.which(name) or next(
+        (c for d in TOOLCHAIN_PLACES if os.access(c := os.path.join(os.path.expanduser(d), name), os.X_OK)), None
+    )
+    if found and name in ("rustc", "cargo") and os.path.realpath(found).endswith("/rustup"):
+        try:  # the host's own toolchain manager, asked once at start-up: never anything of a caller's
+            sysroot = subprocess.run([found, "--print", "sysroot"], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+        real = os.path.join(sysroot, "bin", name)
+        if not os.access(real, os.X_OK):
+            return None
+        if sysroot not in TOOLCHAIN_DIRS and not any(sysroot.startswith(p + "/") for p in READONLY_PATHS):
+            TOOLCHAIN_DIRS.append(sysroot)
+        return real
+    return found
+
+
+def _with_toolchain(lang: Language) -> Language:
+    """The row with its tools found where they are installed (unchanged when they are where it says)."""
+    moved = {}
+    for tool in lang.needs:
+        real = _find_tool(tool)
+        if real and real != tool:
+            moved[tool] = real
+    if not moved:
+        return lang
+
+    def sub(argv: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if argv is None else tuple(moved.get(a, a) for a in argv)
+
+    return replace(lang, compile=sub(lang.compile), run=sub(lang.run), needs=tuple(moved.get(n, n) for n in lang.needs))
+
+
 def available_languages() -> dict[str, Language]:
     return {k: v for k, v in LANGUAGES.items() if all(shutil.which(n) or Path(n).exists() for n in v.needs)}
 
@@ -242,3 +290,6 @@ def for_source(lang: Language, source: str) -> Language:
         return tuple(a[: -len("Main.java")] + f"{cls}.java" if a.endswith("/Main.java") else (cls if a == "Main" else a) for a in argv)
 
     return replace(lang, source_file=f"{cls}.java", compile=sub(lang.compile), run=sub(lang.run))
+
+
+LANGUAGES.update({k: _with_toolchain(v) for k, v in LANGUAGES.items()})  # after READONLY_PATHS: it reads them
