@@ -32,6 +32,7 @@ class Limits:
     tmpfs_mb: int = 64  # size of the private /tmp
     stdout_bytes: int = 16 * 1024 * 1024  # more output than this: output_limit
     stderr_bytes: int = 64 * 1024  # stderr is truncated beyond this (not an error)
+    loopback: bool = False  # the run's own network namespace gets a working loopback (nothing else); off: lo is down
     stack_mb: int = 256  # RLIMIT_STACK soft limit; 0: unlimited (the main thread's stack is bounded by the
     # memory limits; glibc then gives every other thread its 2 MB default instead of a stack this size,
     # so a C/C++ program can start threads within the address-space cap)

@@ -537,6 +537,8 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
     lim = Limits.from_dict(req["limits"])
     judge = bool(req.get("judge"))
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
+    if lim.loopback:  # asked for: lo up in the run's own (otherwise empty) network namespace
+        linux.loopback_up()
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     root = build_root(lim, req.get("workdir"), bool(req.get("work_writable")), req["uid"], req.get("extra_ro", []), req.get("links") or [])
     fds: dict[str, int] = {}

@@ -39,6 +39,10 @@ def test_info_reports_isolation(embedded_server):
     assert iso["available"] is True
     assert set(iso["namespaces"]) >= {"user", "pid", "net", "mount"}
     assert info["verifiers"]["code"]["python"]["available"] is True
+    # the libraries SandboxFusion's datasets expect, per language, installed or not
+    assert set(info["verifiers"]["code"]["java"]["libraries"]) == {"javatuples"}
+    assert set(info["verifiers"]["code"]["cpp"]["libraries"]) == {"boost"}
+    assert set(info["verifiers"]["code"]["javascript"]["libraries"]) == {"lodash"}
 
 
 def _run_code(url: str, **body) -> dict:
@@ -168,3 +172,14 @@ def test_go_rust_bash_over_http(embedded_server):
     ce = _run_code(embedded_server, language="go", code="package main\nfunc main() { x := 1 }\n")
     assert ce["status"] == "Failed" and ce["compile_result"]["return_code"] != 0 and ce["run_result"] is None
     assert "declared" in ce["compile_result"]["stderr"]
+
+
+def test_run_code_loopback_when_asked(embedded_server):
+    """verirl's `network: "loopback"` on /run_code: a program serving and calling itself (off by default)."""
+    code = ("import socket, threading\nsrv = socket.socket()\nsrv.bind(('127.0.0.1', 0))\nsrv.listen(1)\n"
+            "threading.Thread(target=lambda: srv.accept()[0].sendall(b'pong'), daemon=True).start()\n"
+            "print(socket.create_connection(srv.getsockname()).recv(4).decode())\n")
+    on = _run_code(embedded_server, code=code, network="loopback")
+    assert on["status"] == "Success" and on["run_result"]["stdout"] == "pong\n", on
+    off = _run_code(embedded_server, code=code)
+    assert off["status"] == "Failed" and "pong" not in off["run_result"]["stdout"] and "Error" in off["run_result"]["stderr"], off

@@ -377,6 +377,7 @@ def _limits(opts: dict):
     return Limits(
         cpu_time_s=float(opts.get("time_limit_s") or DEFAULT_TIME_LIMIT_S),
         memory_mb=int(opts.get("memory_mb") or DEFAULT_MEMORY_MB),
+        loopback=opts.get("network") == "loopback",
     )
 
 
@@ -555,7 +556,7 @@ def run_code(req: dict) -> dict:
     mem = req.get("memory_limit_MB")
     mem = int(mem) if mem and int(mem) > 0 else DEFAULT_MEMORY_MB
     run_to = float(req.get("run_timeout") or 10)
-    lim = Limits(cpu_time_s=run_to, wall_time_s=run_to, memory_mb=mem)
+    lim = Limits(cpu_time_s=run_to, wall_time_s=run_to, memory_mb=mem, loopback=req.get("network") == "loopback")
     try:
         sb = get_sandbox()
         if lang.compile:
