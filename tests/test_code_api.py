@@ -183,3 +183,18 @@ def test_run_code_loopback_when_asked(embedded_server):
     assert on["status"] == "Success" and on["run_result"]["stdout"] == "pong\n", on
     off = _run_code(embedded_server, code=code)
     assert off["status"] == "Failed" and "pong" not in off["run_result"]["stdout"] and "Error" in off["run_result"]["stderr"], off
+
+
+def test_run_code_memory_limit_and_compile_timeout(embedded_server):
+    """SandboxFusion's memory_limit_MB bounds the run; compile_timeout bounds the compile step (its own limit)."""
+    grab = "x = bytearray(300 * 1024 * 1024)\nprint(len(x) // (1024 * 1024))"
+    small = _run_code(embedded_server, code=grab, memory_limit_MB=128)
+    assert small["status"] == "Failed" and small["run_result"]["return_code"] != 0, small
+    big = _run_code(embedded_server, code=grab, memory_limit_MB=1024)
+    assert big["status"] == "Success" and big["run_result"]["stdout"] == "300\n", big
+    # a constexpr bomb (each constant under g++'s operation limit) the compiler cannot finish in 1 s
+    from tests.verirl.test_languages import CONSTEXPR_BOMB as bomb
+
+    ce = _run_code(embedded_server, language="cpp", code=bomb, compile_timeout=1)
+    assert ce["status"] == "Failed" and ce["run_result"] is None, ce
+    assert ce["compile_result"]["status"] == "TimeLimitExceeded", ce
