@@ -14,7 +14,7 @@ dataset's harness runs and how it compares (the harness named beside it):
 ``"metadata": {"func_name"}}]``        (rllm ``code_reward.py``; LiveCodeBench ``testing_util``)
 ``{"public_test_cases", ...}``         LiveCodeBench row (JSON-string test lists, ``metadata``)
 ``{"test", "test_info"}``              KodCode (pytest file importing from ``solution``)
-``{"test_list", "test_setup_code"?,``  MBPP
+``{"test_list", "test_setup_code"?,``  MBPP (full and sanitized: ``test_imports``)
 ``"challenge_test_list"?}``
 ``{"prompt", "test", "entry_point"}``  HumanEval
 =====================================  ==========================================================
@@ -216,8 +216,13 @@ def mbpp_tests(obj: dict, field: str = "label") -> dict:
     if not lines:
         raise LabelShapeError("test_list is empty: no test to run", f"{field}.test_list")
     out: dict[str, Any] = {"format": "assert", "test": "\n".join(lines)}
-    setup = obj.get("test_setup_code")
-    if isinstance(setup, str) and setup.strip():
+    imports = obj.get("test_imports") or []  # the sanitized split's imports the asserts need
+    if not isinstance(imports, list) or not all(isinstance(x, str) for x in imports):
+        raise LabelShapeError("test_imports must be a list of import lines", f"{field}.test_imports")
+    setup = "\n".join([*imports, obj.get("test_setup_code") or ""]).strip()
+    if not isinstance(obj.get("test_setup_code") or "", str):
+        raise LabelShapeError("test_setup_code must be Python code (a string)", f"{field}.test_setup_code")
+    if setup:
         out["setup"] = setup
     return out
 
@@ -366,7 +371,7 @@ def dataset_tests(lab: Any, field: str = "label") -> dict | None:
     if "test" in lab and isinstance(lab["test"], str) and "from solution import" in lab["test"]:
         return kodcode_tests(lab, field)
     seen = sorted(k for k in lab if k in CODE_FIELDS)
-    if seen:
+    if seen and not any(lab.get(k) is not None for k in ("answer", "ground_truth", "target", "problem_id")):
         raise LabelShapeError(
             f"a code label of no known shape (fields seen: {', '.join(sorted(map(str, lab)))}); known: verirl tests, "
             "APPS/TACO input_output or inputs/outputs(/fn_name), CodeContests public_tests/private_tests/generated_tests, "

@@ -61,6 +61,11 @@ def test_humaneval_prompt_and_mbpp_setup_are_the_setup() -> None:
     assert t == {"format": "assert", "test": "assert f() == 1\nassert f() == 1", "setup": "import math"}
 
 
+def test_mbpp_sanitized_test_imports_are_setup() -> None:
+    t = _tests({"test_list": ["assert math.isclose(area(1), math.pi)"], "test_imports": ["import math"]})
+    assert t == {"format": "assert", "test": "assert math.isclose(area(1), math.pi)", "setup": "import math"}
+
+
 def test_kodcode_imports_become_the_programs_functions() -> None:
     t = _tests({"test": "from solution import f\n\ndef test_a():\n    assert f() == 1\n", "test_info": [{"function_name": "f"}]})
     assert "from solution" not in t["test"] and "test_a" in t["test"] and t["entry_point"] == "f"
@@ -98,3 +103,5 @@ def test_unknown_shape_names_the_fields_seen() -> None:
 def test_math_labels_that_look_like_lists_stay_math() -> None:
     assert item_from_label("x", "[1, 2]")["task"] == "math"
     assert item_from_label("x", '[{"a": 1}]')["task"] == "math"
+    assert item_from_label("x", {"answer": "4", "test": "unused column"}) == {"completion": "x", "answer": "4", "task": "math"}
+    assert label_error({"answer": "4", "test": "unused column"}) is None
