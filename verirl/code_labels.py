@@ -279,6 +279,9 @@ class pytest:
                 return isinstance(other, dict) and other.keys() == e.keys() and all(self._close(other[k], e[k]) for k in e)
             return self._close(other, e)
         __hash__ = None
+    @staticmethod
+    def fixture(fn=None, **kwargs):
+        return fn if fn is not None else (lambda f: f)
     class mark:
         @staticmethod
         def parametrize(names, values, **kwargs):
@@ -292,17 +295,31 @@ class pytest:
 '''
 
 _RUNNER = '''
-for _verirl_test in {names!r}:
-    _verirl_fn = globals()[_verirl_test]
+def _verirl_call(fn, given):
+    import inspect, types
+    kw = dict(given)
+    for p in inspect.signature(fn).parameters:
+        if p not in kw:  # a fixture defined in this test file
+            v = _verirl_call(globals()[p], {{}})
+            kw[p] = next(v) if isinstance(v, types.GeneratorType) else v
+    return fn(**kw)
+for _verirl_cls, _verirl_name in {tests!r}:
+    _verirl_fn = getattr(globals()[_verirl_cls](), _verirl_name) if _verirl_cls else globals()[_verirl_name]
     for _verirl_kw in getattr(_verirl_fn, "_verirl_params", None) or [{{}}]:
-        _verirl_fn(**_verirl_kw)
+        _verirl_call(_verirl_fn, _verirl_kw)
 '''
+
+
+def _decorated(node: ast.FunctionDef, word: str) -> bool:
+    return any(word in ast.unparse(d) for d in node.decorator_list)
 
 
 def kodcode_tests(obj: dict, field: str = "label") -> dict:
     """KodCode: a pytest file (``from solution import f``) run as assert tests: the imports from
-    ``solution`` become the program's functions, every ``test_*`` function is called (parametrized
-    ones once per parameter set), ``pytest.raises``/``approx``/``mark.parametrize`` from a stand-in."""
+    ``solution`` become the program's functions; every ``test*`` function and ``Test*`` class's
+    ``test*`` method is called (parametrized ones once per parameter set, fixtures of the file
+    passed by name); ``pytest.raises``/``approx``/``fixture``/``mark.parametrize`` from a stand-in.
+    A test that needs one of pytest's own fixtures (``capsys``, ``tmp_path``) is a label we cannot run."""
     test = obj.get("test")
     if not isinstance(test, str) or not test.strip():
         raise LabelShapeError("KodCode labels need a test string", f"{field}.test")
@@ -311,30 +328,41 @@ def kodcode_tests(obj: dict, field: str = "label") -> dict:
     except (SyntaxError, ValueError, RecursionError) as exc:
         raise LabelShapeError(f"the KodCode test does not parse: {exc}", f"{field}.test") from None
     lines = test.split("\n")
-    drop: list[tuple[int, int, int]] = []
+    edits: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
+        pad = " " * getattr(node, "col_offset", 0)
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "solution":
-            drop.append((node.lineno, node.end_lineno or node.lineno, node.col_offset))
+            edits.append((node.lineno, node.end_lineno or node.lineno, pad + "pass"))
         elif isinstance(node, ast.Import) and any(a.name in ("pytest", "solution") for a in node.names):
             if any(a.name == "solution" for a in node.names):
                 raise LabelShapeError("the KodCode test imports the solution module itself (`import solution`): "
                                       "only `from solution import ...` is supported", f"{field}.test")
-            drop.append((node.lineno, node.end_lineno or node.lineno, node.col_offset))
-    for lo, hi, col in sorted(drop, reverse=True):
-        lines[lo - 1 : hi] = [" " * col + "pass"] + [""] * (hi - lo)
-    names = []
+            rest = [ast.unparse(a) for a in node.names if a.name != "pytest"]
+            edits.append((node.lineno, node.end_lineno or node.lineno, pad + ("import " + ", ".join(rest) if rest else "pass")))
+    for lo, hi, text in sorted(edits, reverse=True):
+        lines[lo - 1 : hi] = [text] + [""] * (hi - lo)
+    fixtures = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and _decorated(n, "fixture")}
+    tests: list[tuple[str | None, str]] = []
+
+    def collect(fn: ast.FunctionDef, cls: str | None) -> None:
+        params = [a.arg for a in fn.args.args][1 if cls else 0:]
+        missing = [p for p in params if p not in fixtures]
+        if missing and not _decorated(fn, "parametrize"):
+            raise LabelShapeError(f"{fn.name} takes pytest's own fixtures ({', '.join(missing)}), which verirl does not provide",
+                                  f"{field}.test")
+        tests.append((cls, fn.name))
+
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
-            params = [a for a in node.args.args]
-            parametrized = any("parametrize" in ast.unparse(d) for d in node.decorator_list)
-            if params and not parametrized:
-                raise LabelShapeError(f"{node.name} takes pytest fixtures ({', '.join(a.arg for a in params)}), which verirl does not provide",
-                                      f"{field}.test")
-            names.append(node.name)
-    if not names:
-        raise LabelShapeError("the KodCode test defines no test_ function", f"{field}.test")
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and not _decorated(node, "fixture"):
+            collect(node, None)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            for m in node.body:
+                if isinstance(m, ast.FunctionDef) and m.name.startswith("test"):
+                    collect(m, node.name)
+    if not tests:
+        raise LabelShapeError("the KodCode test defines no test function", f"{field}.test")
     info = _json(obj.get("test_info"), f"{field}.test_info") if obj.get("test_info") is not None else []
-    out: dict[str, Any] = {"format": "assert", "test": "\n".join(lines) + "\n" + _RUNNER.format(names=names), "setup": PYTEST_SHIM}
+    out: dict[str, Any] = {"format": "assert", "test": "\n".join(lines) + "\n" + _RUNNER.format(tests=tests), "setup": PYTEST_SHIM}
     if isinstance(info, list) and info and isinstance(info[0], dict) and isinstance(info[0].get("function_name"), str):
         out["entry_point"] = info[0]["function_name"]
     return out

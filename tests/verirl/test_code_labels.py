@@ -105,3 +105,11 @@ def test_math_labels_that_look_like_lists_stay_math() -> None:
     assert item_from_label("x", '[{"a": 1}]')["task"] == "math"
     assert item_from_label("x", {"answer": "4", "test": "unused column"}) == {"completion": "x", "answer": "4", "task": "math"}
     assert label_error({"answer": "4", "test": "unused column"}) is None
+
+
+def test_kodcode_pytest_fixtures_are_a_label_we_cannot_run() -> None:
+    err = label_error({"test": "from solution import f\ndef test_a(capsys):\n    f()\n", "test_info": []})
+    assert err is not None and "capsys" in err["message"]
+    t = _tests({"test": "import pytest, math\nfrom solution import f\n@pytest.fixture\ndef n():\n    return 2\n"
+                        "class TestF:\n    def test_a(self, n):\n        assert f(n) == math.sqrt(4)\n", "test_info": [{"function_name": "f"}]})
+    assert "import math" in t["test"] and "('TestF', 'test_a')" in t["test"]
