@@ -219,9 +219,9 @@ def mbpp_tests(obj: dict, field: str = "label") -> dict:
     imports = obj.get("test_imports") or []  # the sanitized split's imports the asserts need
     if not isinstance(imports, list) or not all(isinstance(x, str) for x in imports):
         raise LabelShapeError("test_imports must be a list of import lines", f"{field}.test_imports")
-    setup = "\n".join([*imports, obj.get("test_setup_code") or ""]).strip()
     if not isinstance(obj.get("test_setup_code") or "", str):
         raise LabelShapeError("test_setup_code must be Python code (a string)", f"{field}.test_setup_code")
+    setup = "\n".join([*imports, obj.get("test_setup_code") or ""]).strip()
     if setup:
         out["setup"] = setup
     return out

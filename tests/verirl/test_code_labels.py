@@ -83,6 +83,7 @@ def test_kodcode_imports_become_the_programs_functions() -> None:
         ([{"input": "1", "output": "2", "testtype": "functional"}], "func_name"),
         ({"test": "def test_a(tmp_path):\n    pass\n", "test_info": []}, "test"),
         ({"test_list": []}, "test_list"),
+        ({"test_list": ["assert f()"], "test_setup_code": {"x": 1}}, "test_setup_code"),  # found by a fuzz: was a TypeError
         ({"tests": {"cases": []}}, "tests"),
         ({"entry_point": "f", "canonical_solution": "x"}, "label"),
     ],
