@@ -7,8 +7,9 @@ serialised as a string). :func:`item_from_label` turns that pair into a
 
 ``{"answer": "..."}``                        math (also ``ground_truth``/``solution``)
 ``{"tests": {...}, "language": "python"}``   verirl code tests (see ``verirl.code``)
-``{"inputs": [...], "outputs": [...]}``      APPS/TACO/PRIME stdio tests; with
-                                             ``fn_name``: call tests (args = inputs[i])
+public code datasets' test columns           APPS/TACO, verl prime_code, LiveCodeBench,
+                                             DeepCoder/PrimeIntellect, CodeContests, KodCode,
+                                             MBPP, HumanEval: see ``verirl.code_labels``
 ``{"problem_id": "..."}``                    a registered problem
 IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction``)
 ground truths (``func_name``/``instruction_id``)
