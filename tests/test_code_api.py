@@ -198,3 +198,17 @@ def test_run_code_memory_limit_and_compile_timeout(embedded_server):
     ce = _run_code(embedded_server, language="cpp", code=bomb, compile_timeout=1)
     assert ce["status"] == "Failed" and ce["run_result"] is None, ce
     assert ce["compile_result"]["status"] == "TimeLimitExceeded", ce
+
+
+def test_run_code_files_keep_their_paths_and_bad_ones_are_refused(embedded_server):
+    import base64
+
+    b64 = base64.b64encode(b"data").decode()
+    ok = _run_code(embedded_server, language="bash", code="cat a/b/c /work/d; echo -n x > a/out",
+                   files={"a/b/c": b64, "/work/d": b64}, fetch_files=["a/out", "../etc/passwd", "missing"])
+    assert ok["status"] == "Success" and ok["run_result"]["stdout"] == "datadata", ok
+    assert ok["files"] == {"a/out": base64.b64encode(b"x").decode()}
+    bad = _run_code(embedded_server, code="print(1)", files={"x": "not base64!"})
+    assert bad["status"] == "SandboxError" and "files['x']" in bad["message"], bad
+    clash = _run_code(embedded_server, code="print(1)", files={"a": b64, "a/b": b64})
+    assert clash["status"] == "SandboxError" and "a/b" in clash["message"], clash

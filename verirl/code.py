@@ -567,9 +567,14 @@ def run_code(req: dict) -> dict:
                 if b64 is None or rel is None:
                     continue
                 dst = sub.work / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_bytes(base64.b64decode(b64))
-                dst.chmod(0o644)
+                try:
+                    data = base64.b64decode(b64, validate=True)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.write_bytes(data)
+                    dst.chmod(0o644)
+                except (ValueError, OSError) as exc:  # not base64, or a path another file's path makes impossible
+                    resp.update(status="SandboxError", message=f"files[{path!r}] cannot be written: {type(exc).__name__}")
+                    return resp
             for d in sub.work.rglob("*"):
                 if d.is_dir():
                     d.chmod(0o755)
