@@ -1,9 +1,11 @@
 """Sandbox policy as data: limits (units in the names) and one row per language.
 
 Every untrusted run gets, whatever its limits: new user, PID, network, mount,
-IPC and UTS namespaces (no network device but a loopback that stays down); a
-read-only root made of the runtime's own directories and nothing else (no
-/root, no /home, no /etc/shadow, no /var); a private tmpfs /tmp; an empty
+IPC and UTS namespaces (no network device but a loopback that stays down, or is
+up and alone when ``Limits.loopback`` asks); a read-only root made of the
+runtime's own directories and nothing else (no /root but a rustup toolchain's own
+directory when that is the Rust found, no /home, no /etc/shadow, no /var); a
+private tmpfs /tmp; an empty
 environment; a seccomp deny-list; one unprivileged uid per concurrent slot;
 and, on exit, the whole PID namespace torn down.
 """
