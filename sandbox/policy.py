@@ -187,40 +187,47 @@ LANGUAGES: dict[str, Language] = {
 # Where toolchains are looked for when a row's own path is absent: PATH, then the usual install
 # places (rustup's ~/.cargo/bin, the Go tarball's /usr/local/go/bin).
 TOOLCHAIN_PLACES = ("~/.cargo/bin", "/usr/local/go/bin", "/usr/local/bin")
-#: Directories outside READONLY_PATHS that a found toolchain needs (rustup's sysroot), mounted read-only.
+#: Directories outside READONLY_PATHS that the toolchains found need (rustup's sysroot, a JDK
+#: under /opt), mounted read-only into every run. Filled once, at import.
 TOOLCHAIN_DIRS: list[str] = []
 
 
-def _find_tool(path: str) -> str | None:
-    """The executable for a row's tool path: itself, else its name on PATH or in TOOLCHAIN_PLACES.
-    A rustup proxy is resolved to its toolchain's own binary (the proxy needs ~/.rustup and HOME)."""
+def _find_tool(path: str) -> tuple[str, str | None] | None:
+    """(executable, its toolchain's directory when outside READONLY_PATHS) for a row's tool path:
+    the path itself, else its name on PATH or in TOOLCHAIN_PLACES. A rustup proxy is resolved to its
+    toolchain's own binary (the proxy needs ~/.rustup and HOME, which a run has not)."""
     if os.access(path, os.X_OK):
-        return path
+        return path, None
     name = os.path.basename(path)
     found = shutil.which(name) or next(
         (c for d in TOOLCHAIN_PLACES if os.access(c := os.path.join(os.path.expanduser(d), name), os.X_OK)), None
     )
-    if found and name in ("rustc", "cargo") and os.path.realpath(found).endswith("/rustup"):
+    if found is None:
+        return None
+    if name in ("rustc", "cargo") and os.path.realpath(found).endswith("/rustup"):
         try:  # the host's own toolchain manager, asked once at start-up: never anything of a caller's
             sysroot = subprocess.run([found, "--print", "sysroot"], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
-        real = os.path.join(sysroot, "bin", name)
-        if not os.access(real, os.X_OK):
+        found = os.path.join(sysroot, "bin", name)
+        if not os.access(found, os.X_OK):
             return None
-        if sysroot not in TOOLCHAIN_DIRS and not any(sysroot.startswith(p + "/") for p in READONLY_PATHS):
-            TOOLCHAIN_DIRS.append(sysroot)
-        return real
-    return found
+    real = os.path.realpath(found)
+    home = os.path.dirname(os.path.dirname(real))  # .../bin/tool -> the toolchain's directory
+    outside = not any(real.startswith(p.rstrip("/") + "/") for p in READONLY_PATHS)
+    return found, (home if outside and home not in ("", "/") else None)
 
 
-def _with_toolchain(lang: Language) -> Language:
-    """The row with its tools found where they are installed (unchanged when they are where it says)."""
+def _with_toolchain(lang: Language, dirs: list[str]) -> Language:
+    """The row with its tools found where they are installed (unchanged when they are where it says);
+    the directories those need are added to ``dirs``."""
     moved = {}
     for tool in lang.needs:
-        real = _find_tool(tool)
-        if real and real != tool:
-            moved[tool] = real
+        hit = _find_tool(tool)
+        if hit and hit[0] != tool:
+            moved[tool] = hit[0]
+            if hit[1] and hit[1] not in dirs:
+                dirs.append(hit[1])
     if not moved:
         return lang
 
@@ -295,4 +302,4 @@ def for_source(lang: Language, source: str) -> Language:
     return replace(lang, source_file=f"{cls}.java", compile=sub(lang.compile), run=sub(lang.run))
 
 
-LANGUAGES.update({k: _with_toolchain(v) for k, v in LANGUAGES.items()})  # after READONLY_PATHS: it reads them
+LANGUAGES.update({k: _with_toolchain(v, TOOLCHAIN_DIRS) for k, v in LANGUAGES.items()})  # after READONLY_PATHS: it reads them

@@ -313,6 +313,8 @@ def test_toolchains_are_found_where_they_are_installed(monkeypatch, tmp_path):
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     row = Language(name="zig", source_file="main.zig", compile=("/usr/bin/zigc", "x"), run=("/work/main",), needs=("/usr/bin/zigc",))
-    found = _with_toolchain(row)
+    dirs: list[str] = []
+    found = _with_toolchain(row, dirs)
     assert found.compile == (str(tool), "x") and found.needs == (str(tool),)
-    assert _with_toolchain(LANGUAGES["bash"]) == LANGUAGES["bash"]
+    assert dirs == [str(tmp_path.parent)]  # the toolchain's directory (.../bin/tool -> ...), mounted read-only
+    assert _with_toolchain(LANGUAGES["bash"], dirs) == LANGUAGES["bash"] and len(dirs) == 1
