@@ -3,6 +3,7 @@
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ gcc nodejs default-jdk-headless golang-go rustc redis-tools \
+    libboost-dev libjavatuples-java node-lodash \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 

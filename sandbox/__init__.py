@@ -5,15 +5,24 @@ Knows nothing of HTTP, Redis or rewards. The public interface:
 """
 
 from sandbox.client import IsolationUnavailable, RunResult, Sandbox, Submission
-from sandbox.policy import LANGUAGES, Limits, available_languages, resolve_language
+from sandbox.policy import (
+    LANGUAGES,
+    LIBRARIES,
+    Limits,
+    available_languages,
+    missing_libraries,
+    resolve_language,
+)
 
 __all__ = [
     "LANGUAGES",
+    "LIBRARIES",
     "IsolationUnavailable",
     "Limits",
     "RunResult",
     "Sandbox",
     "Submission",
     "available_languages",
+    "missing_libraries",
     "resolve_language",
 ]

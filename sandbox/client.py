@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sandbox import zygote
 from sandbox.policy import (
+    TOOLCHAIN_DIRS,
     Language,
     Limits,
     available_languages,
@@ -365,6 +366,7 @@ print(json.dumps(out))
         judge_input: bytes = b"",
         filename: str = "main.py",
         python_after: str | None = None,
+        links: list[str] | None = None,
     ) -> RunResult:
         with self._slots.acquire() as slot:
             req = {
@@ -376,9 +378,10 @@ print(json.dumps(out))
                 "workdir": str(workdir) if workdir else None,
                 "work_writable": work_writable,
                 "cgroups": self.cgroups,
-                "extra_ro": _python_dirs(),
+                "extra_ro": _python_dirs() + TOOLCHAIN_DIRS,
                 "judge": judge_source is not None,
                 "filename": filename,
+                "links": list(links or []),
             }
             blobs = {"stdin": stdin or b""}
             if python_source is not None:
@@ -450,6 +453,8 @@ class Submission:
         judge: str | None = None,
         judge_input: bytes = b"",
         after: str | None = None,
+        writable: bool = False,
+        links: list[str] | None = None,
     ) -> RunResult:
         """One run of the program; ``source`` (Python only) replaces the program text for this run.
 
@@ -458,17 +463,19 @@ class Submission:
         fds 5 (in) and 4 (out); the judge alone writes fd 3, returned as ``RunResult.judge``. The judge's
         stdin is ``judge_input``, which never enters the program's address space. ``after`` (Python
         source, ours) runs in the program's globals once the program's own code has run. Both are
-        compiled once, here.
+        compiled once, here. ``writable``: the program may write its working directory, and what it
+        leaves there is copied back to ``self.work`` (SandboxFusion's ``fetch_files``); ``links``: top-level names
+        ``/NAME`` made links to ``/work/NAME`` (absolute paths a request names; never over an existing one).
         """
         lim = limits_for(self.lang, limits or self.base)
         if self.lang.inprocess_python:
             return self.sb._run(
                 lim, python_source=source if source is not None else self.source, stdin=stdin, workdir=self.work,
-                judge_source=judge, judge_input=judge_input, python_after=after,
+                judge_source=judge, judge_input=judge_input, python_after=after, work_writable=writable, links=links,
                 filename=self.lang.source_file if source is None else "solution.py",  # a syntax error quotes this text
             )
         if judge is not None:
             raise ValueError("a judge runs beside in-process Python programs only")
         heap = max(64, lim.memory_mb - 128)
         argv = [a.replace("{python}", real_python()).replace("{heap_mb}", str(heap)) for a in self.lang.run]
-        return self.sb._run(lim, argv=argv, stdin=stdin, workdir=self.work)
+        return self.sb._run(lim, argv=argv, stdin=stdin, workdir=self.work, work_writable=writable, links=links)

@@ -1,17 +1,21 @@
 """Sandbox policy as data: limits (units in the names) and one row per language.
 
 Every untrusted run gets, whatever its limits: new user, PID, network, mount,
-IPC and UTS namespaces (no network device but a loopback that stays down); a
-read-only root made of the runtime's own directories and nothing else (no
-/root, no /home, no /etc/shadow, no /var); a private tmpfs /tmp; an empty
+IPC and UTS namespaces (no network device but a loopback that stays down, or is
+up and alone when ``Limits.loopback`` asks); a read-only root made of the
+runtime's own directories and nothing else (no /root but a rustup toolchain's own
+directory when that is the Rust found, no /home, no /etc/shadow, no /var); a
+private tmpfs /tmp; an empty
 environment; a seccomp deny-list; one unprivileged uid per concurrent slot;
 and, on exit, the whole PID namespace torn down.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,8 +34,11 @@ class Limits:
     tmpfs_mb: int = 64  # size of the private /tmp
     stdout_bytes: int = 16 * 1024 * 1024  # more output than this: output_limit
     stderr_bytes: int = 64 * 1024  # stderr is truncated beyond this (not an error)
-    stack_mb: int = 256  # RLIMIT_STACK
+    loopback: bool = False  # the run's own network namespace gets a working loopback (nothing else); off: lo is down
     idle_s: float | None = None  # stop the tree when it used no CPU for this long (a compiler blocked on a pipe)
+    stack_mb: int = 256  # RLIMIT_STACK soft limit; 0: unlimited (the main thread's stack is bounded by the
+    # memory limits; glibc then gives every other thread its 2 MB default instead of a stack this size,
+    # so a C/C++ program can start threads within the address-space cap)
 
     def wall(self) -> float:
         return self.wall_time_s if self.wall_time_s is not None else max(3 * self.cpu_time_s, self.cpu_time_s + 2)
@@ -76,6 +83,32 @@ def real_python() -> str:
     return str(Path(sys.executable).resolve())
 
 
+JAVATUPLES = "/usr/share/java/javatuples.jar"  # Debian libjavatuples-java
+
+
+@dataclass(frozen=True)
+class Library:
+    """A library a language's programs may use, installed from a Debian package (see the Dockerfile)."""
+
+    name: str
+    path: str  # present when installed
+    used: str  # a regex over the program: it uses the library
+    package: str  # the Debian package that brings it
+
+
+# Libraries SandboxFusion's datasets expect (MultiPL-E rows as it builds them), per language row.
+LIBRARIES: dict[str, tuple[Library, ...]] = {
+    "java": (Library("javatuples", JAVATUPLES, r"\borg\.javatuples\b", "libjavatuples-java"),),
+    "cpp": (Library("boost", "/usr/include/boost", r"#\s*include\s*[<\"]boost/", "libboost-dev"),),
+    "javascript": (Library("lodash", "/usr/share/nodejs/lodash", r"""require\(\s*['"]lodash['"]|from\s+['"]lodash['"]""", "node-lodash"),),
+}
+
+
+def missing_libraries(lang: Language, source: str) -> list[Library]:
+    """The libraries ``source`` uses that are not installed here (our gap, not the program's)."""
+    return [lib for lib in LIBRARIES.get(lang.name, ()) if re.search(lib.used, source) and not Path(lib.path).exists()]
+
+
 LANGUAGES: dict[str, Language] = {
     "python": Language(
         name="python",
@@ -89,6 +122,7 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.cpp",
         compile=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "/work/main", "/work/main.cpp"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/g++",),
         aliases=("c++", "cpp17", "c++17", "cpp14", "c++14", "cpp11", "c++11", "cc", "cxx"),
     ),
@@ -97,13 +131,15 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.c",
         compile=("/usr/bin/gcc", "-std=gnu11", "-O2", "-pipe", "-o", "/work/main", "/work/main.c", "-lm"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/gcc",),
         aliases=("c99", "c11", "c17", "gcc"),
     ),
     "javascript": Language(
         name="javascript",
         source_file="main.js",
-        run=("/usr/bin/node", "--stack-size=65500", "/work/main.js"),
+        # NODE_PATH: the Debian-packaged modules (lodash) that SandboxFusion's datasets require
+        run=("/usr/bin/env", "NODE_PATH=/usr/share/nodejs", "/usr/bin/node", "--stack-size=65500", "/work/main.js"),
         run_limits={"address_space_limit": False, "max_processes": 64},
         needs=("/usr/bin/node",),
         aliases=("js", "node", "nodejs"),
@@ -111,8 +147,9 @@ LANGUAGES: dict[str, Language] = {
     "java": Language(
         name="java",
         source_file="Main.java",
-        compile=("/usr/bin/javac", "-J-Xmx512m", "-d", "/work", "/work/Main.java"),
-        run=("/usr/bin/java", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work", "Main"),
+        # -cp: javatuples (SandboxFusion's MultiPL-E Java rows import org.javatuples); -ea: asserts are checked
+        compile=("/usr/bin/javac", "-J-Xmx512m", "-cp", "/work:" + JAVATUPLES, "-d", "/work", "/work/Main.java"),
+        run=("/usr/bin/java", "-ea", "-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", "/work:" + JAVATUPLES, "Main"),
         compile_limits={"memory_mb": 1536},
         run_limits={"address_space_limit": False, "max_processes": 256, "memory_mb": 768},
         needs=("/usr/bin/java", "/usr/bin/javac"),
@@ -135,6 +172,7 @@ LANGUAGES: dict[str, Language] = {
         source_file="main.rs",
         compile=("/usr/bin/rustc", "--edition", "2021", "-O", "-o", "/work/main", "/work/main.rs"),
         run=("/work/main",),
+        run_limits={"stack_mb": 0},
         needs=("/usr/bin/rustc",),
         aliases=("rs",),
     ),
@@ -146,6 +184,59 @@ LANGUAGES: dict[str, Language] = {
         aliases=("sh", "shell"),
     ),
 }
+
+
+# Where toolchains are looked for when a row's own path is absent: PATH, then the usual install
+# places (rustup's ~/.cargo/bin, the Go tarball's /usr/local/go/bin).
+TOOLCHAIN_PLACES = ("~/.cargo/bin", "/usr/local/go/bin", "/usr/local/bin")
+#: Directories outside READONLY_PATHS that the toolchains found need (rustup's sysroot, a JDK
+#: under /opt), mounted read-only into every run. Filled once, at import.
+TOOLCHAIN_DIRS: list[str] = []
+
+
+def _find_tool(path: str) -> tuple[str, str | None] | None:
+    """(executable, its toolchain's directory when outside READONLY_PATHS) for a row's tool path:
+    the path itself, else its name on PATH or in TOOLCHAIN_PLACES. A rustup proxy is resolved to its
+    toolchain's own binary (the proxy needs ~/.rustup and HOME, which a run has not)."""
+    if os.access(path, os.X_OK):
+        return path, None
+    name = os.path.basename(path)
+    found = shutil.which(name) or next(
+        (c for d in TOOLCHAIN_PLACES if os.access(c := os.path.join(os.path.expanduser(d), name), os.X_OK)), None
+    )
+    if found is None:
+        return None
+    if name in ("rustc", "cargo") and os.path.realpath(found).endswith("/rustup"):
+        try:  # the host's own toolchain manager, asked once at start-up: never anything of a caller's
+            sysroot = subprocess.run([found, "--print", "sysroot"], capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+        found = os.path.join(sysroot, "bin", name)
+        if not os.access(found, os.X_OK):
+            return None
+    real = os.path.realpath(found)
+    home = os.path.dirname(os.path.dirname(real))  # .../bin/tool -> the toolchain's directory
+    outside = not any(real.startswith(p.rstrip("/") + "/") for p in READONLY_PATHS)
+    return found, (home if outside and home not in ("", "/") else None)
+
+
+def _with_toolchain(lang: Language, dirs: list[str]) -> Language:
+    """The row with its tools found where they are installed (unchanged when they are where it says);
+    the directories those need are added to ``dirs``."""
+    moved = {}
+    for tool in lang.needs:
+        hit = _find_tool(tool)
+        if hit and hit[0] != tool:
+            moved[tool] = hit[0]
+            if hit[1] and hit[1] not in dirs:
+                dirs.append(hit[1])
+    if not moved:
+        return lang
+
+    def sub(argv: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if argv is None else tuple(moved.get(a, a) for a in argv)
+
+    return replace(lang, compile=sub(lang.compile), run=sub(lang.run), needs=tuple(moved.get(n, n) for n in lang.needs))
 
 
 def available_languages() -> dict[str, Language]:
@@ -211,3 +302,6 @@ def for_source(lang: Language, source: str) -> Language:
         return tuple(a[: -len("Main.java")] + f"{cls}.java" if a.endswith("/Main.java") else (cls if a == "Main" else a) for a in argv)
 
     return replace(lang, source_file=f"{cls}.java", compile=sub(lang.compile), run=sub(lang.run))
+
+
+LANGUAGES.update({k: _with_toolchain(v, TOOLCHAIN_DIRS) for k, v in LANGUAGES.items()})  # after READONLY_PATHS: it reads them

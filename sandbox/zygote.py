@@ -45,6 +45,7 @@ import json
 import marshal
 import math
 import os
+import re
 import resource
 import select
 import signal
@@ -278,7 +279,7 @@ def work_mb(lim: Limits) -> int:
     return max(64, 2 * lim.file_size_mb)
 
 
-def build_root(lim: Limits, workdir: str | None, work_writable: bool, uid: int, extra_ro: list[str]) -> str:
+def build_root(lim: Limits, workdir: str | None, work_writable: bool, uid: int, extra_ro: list[str], links: list = ()) -> str:
     root = STAGE
     linux.mount("tmpfs", root, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=8m,mode=755")
     for p in list(READONLY_PATHS) + extra_ro:
@@ -319,6 +320,9 @@ def build_root(lim: Limits, workdir: str | None, work_writable: bool, uid: int, 
     else:
         linux.mount(None, root + "/work", None, linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
     os.makedirs(root + "/.old")
+    for name in links:  # /NAME -> /work/NAME: absolute paths a SandboxFusion request names, in the writable work dir
+        if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) and name not in (".", "..") and not os.path.lexists(f"{root}/{name}"):
+            os.symlink(f"/work/{name}", f"{root}/{name}")
     return root
 
 
@@ -350,7 +354,8 @@ def _confine(uid: int, lim: Limits, fdmap: dict[int, int], setup_src: int, *, du
     resource.setrlimit(resource.RLIMIT_NOFILE, (lim.open_files, lim.open_files))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # the soft stack limit as asked; the program may raise it (the memory limits bound the stack anyway)
-    resource.setrlimit(resource.RLIMIT_STACK, (lim.stack_mb * 1024 * 1024, resource.RLIM_INFINITY))
+    # (stack_mb 0: unlimited soft limit, so glibc gives each new thread its small default stack)
+    resource.setrlimit(resource.RLIMIT_STACK, (lim.stack_mb * 1024 * 1024 if lim.stack_mb else resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     linux.unshare(linux.CLONE_NEWCGROUP)  # now inside the slot's cgroups: /proc/self/cgroup shows "/", no host path
     os.setgroups([])
     os.setresgid(uid, uid, uid)
@@ -547,8 +552,10 @@ def _supervise(sock: socket.socket, req: dict, blobs: dict[str, bytes], cg: Cgro
     lim = Limits.from_dict(req["limits"])
     judge = bool(req.get("judge"))
     linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS)
+    if lim.loopback:  # asked for: lo up in the run's own (otherwise empty) network namespace
+        linux.loopback_up()
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
-    root = build_root(lim, req.get("workdir"), bool(req.get("work_writable")), req["uid"], req.get("extra_ro", []))
+    root = build_root(lim, req.get("workdir"), bool(req.get("work_writable")), req["uid"], req.get("extra_ro", []), req.get("links") or [])
     fds: dict[str, int] = {}
     uid = req["uid"]
     _pipe(fds, "in", uid, "r")

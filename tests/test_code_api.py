@@ -39,6 +39,10 @@ def test_info_reports_isolation(embedded_server):
     assert iso["available"] is True
     assert set(iso["namespaces"]) >= {"user", "pid", "net", "mount"}
     assert info["verifiers"]["code"]["python"]["available"] is True
+    # the libraries SandboxFusion's datasets expect, per language, installed or not
+    assert set(info["verifiers"]["code"]["java"]["libraries"]) == {"javatuples"}
+    assert set(info["verifiers"]["code"]["cpp"]["libraries"]) == {"boost"}
+    assert set(info["verifiers"]["code"]["javascript"]["libraries"]) == {"lodash"}
 
 
 def _run_code(url: str, **body) -> dict:
@@ -183,3 +187,43 @@ def test_run_code_sees_only_its_own_cgroup_root(embedded_server):
     out = _run_code(embedded_server, code="print(open('/proc/self/cgroup').read())")
     lines = [ln for ln in out["run_result"]["stdout"].splitlines() if ln]
     assert lines and all(ln.endswith(":/") for ln in lines), lines  # no host path, no slot number
+
+
+def test_run_code_loopback_when_asked(embedded_server):
+    """verirl's `network: "loopback"` on /run_code: a program serving and calling itself (off by default)."""
+    code = ("import socket, threading\nsrv = socket.socket()\nsrv.bind(('127.0.0.1', 0))\nsrv.listen(1)\n"
+            "threading.Thread(target=lambda: srv.accept()[0].sendall(b'pong'), daemon=True).start()\n"
+            "print(socket.create_connection(srv.getsockname()).recv(4).decode())\n")
+    on = _run_code(embedded_server, code=code, network="loopback")
+    assert on["status"] == "Success" and on["run_result"]["stdout"] == "pong\n", on
+    off = _run_code(embedded_server, code=code)
+    assert off["status"] == "Failed" and "pong" not in off["run_result"]["stdout"] and "Error" in off["run_result"]["stderr"], off
+
+
+def test_run_code_memory_limit_and_compile_timeout(embedded_server):
+    """SandboxFusion's memory_limit_MB bounds the run; compile_timeout bounds the compile step (its own limit)."""
+    grab = "x = bytearray(300 * 1024 * 1024)\nprint(len(x) // (1024 * 1024))"
+    small = _run_code(embedded_server, code=grab, memory_limit_MB=128)
+    assert small["status"] == "Failed" and small["run_result"]["return_code"] != 0, small
+    big = _run_code(embedded_server, code=grab, memory_limit_MB=1024)
+    assert big["status"] == "Success" and big["run_result"]["stdout"] == "300\n", big
+    # a constexpr bomb (each constant under g++'s operation limit) the compiler cannot finish in 1 s
+    from tests.verirl.test_languages import CONSTEXPR_BOMB as bomb
+
+    ce = _run_code(embedded_server, language="cpp", code=bomb, compile_timeout=1)
+    assert ce["status"] == "Failed" and ce["run_result"] is None, ce
+    assert ce["compile_result"]["status"] == "TimeLimitExceeded", ce
+
+
+def test_run_code_files_keep_their_paths_and_bad_ones_are_refused(embedded_server):
+    import base64
+
+    b64 = base64.b64encode(b"data").decode()
+    ok = _run_code(embedded_server, language="bash", code="cat a/b/c /work/d; echo -n x > a/out",
+                   files={"a/b/c": b64, "/work/d": b64}, fetch_files=["a/out", "../etc/passwd", "missing"])
+    assert ok["status"] == "Success" and ok["run_result"]["stdout"] == "datadata", ok
+    assert ok["files"] == {"a/out": base64.b64encode(b"x").decode()}
+    bad = _run_code(embedded_server, code="print(1)", files={"x": "not base64!"})
+    assert bad["status"] == "SandboxError" and "files['x']" in bad["message"], bad
+    clash = _run_code(embedded_server, code="print(1)", files={"a": b64, "a/b": b64})
+    assert clash["status"] == "SandboxError" and "a/b" in clash["message"], clash

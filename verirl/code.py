@@ -7,8 +7,9 @@ Test formats (``tests`` of an item):
     tokens (trailing whitespace and blank lines never matter); ``exact``
     compares lines with trailing spaces and trailing blank lines removed;
     ``float:TOL`` compares numeric tokens with absolute/relative tolerance TOL.
-``{"format": "call", "fn_name", "cases": [{"args": [...], "expected"}]}``
-    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``).
+``{"format": "call", "fn_name", "cases": [{"args": [...], "expected", "expected_alternatives"?}]}``
+    LeetCode/TACO style (Python): calls ``fn_name`` (or ``Solution().fn_name``); a result equal
+    to ``expected`` or to one of ``expected_alternatives`` passes (APPS's ``outputs[i][0]`` rule).
 ``{"format": "assert", "test": "<code>", "entry_point"?, "setup"?}``
     HumanEval/MBPP style (Python): the trusted ``setup`` (the dataset's own helper
     code: HumanEval's prompt, MBPP's ``test_setup_code``) runs in the judge, then
@@ -77,6 +78,8 @@ def validate_tests(tests: Any, language: str | None) -> None:
                     raise InvalidInput("case needs a list `args`", field=f"tests.cases[{i}].args")
                 if "expected" not in c:
                     raise InvalidInput("case needs `expected`", field=f"tests.cases[{i}].expected")
+                if not isinstance(c.get("expected_alternatives", []), list):
+                    raise InvalidInput("expected_alternatives must be a list", field=f"tests.cases[{i}].expected_alternatives")
     if fmt == "stdio":
         chk = tests.get("checker", "tokens")
         if chk not in ("tokens", "exact") and not re.fullmatch(r"float:[0-9.eE+-]+", str(chk)):
@@ -85,7 +88,7 @@ def validate_tests(tests: Any, language: str | None) -> None:
         raise InvalidInput("call tests need `fn_name`", field="tests.fn_name")
     if fmt == "assert" and not isinstance(tests.get("test"), str):
         raise InvalidInput("assert tests need `test` code", field="tests.test")
-    if fmt == "assert" and not isinstance(tests.get("setup", ""), (str, type(None))):
+    if fmt == "assert" and not isinstance(tests.get("setup", ""), str | None):
         raise InvalidInput("tests.setup must be Python code (a string)", field="tests.setup")
     if fmt == "assert" and re.search(r"^def\s+check\s*\(", tests["test"], re.MULTILINE):
         entry = tests.get("entry_point")
@@ -175,9 +178,9 @@ def choose_language(declared: str | None, fence: str | None) -> str:
     return "python"
 
 
-def unsupported(language: str) -> dict | None:
-    """The verdict details when ``language`` cannot run here (``None`` when it can)."""
-    from sandbox import available_languages, resolve_language
+def unsupported(language: str, program: str | None = None) -> dict | None:
+    """The verdict details when ``language`` (or a library ``program`` uses) cannot run here (``None`` when it can)."""
+    from sandbox import available_languages, missing_libraries, resolve_language
 
     lang = resolve_language(language)
     here = sorted(available_languages())
@@ -185,6 +188,9 @@ def unsupported(language: str) -> dict | None:
         code, msg = "unsupported_language", f"language {language!r} is not supported; supported here: {', '.join(here)}"
     elif lang.name not in here:
         code, msg = "language_unavailable", f"language {lang.name!r} is not installed on this verifier ({', '.join(lang.needs)} missing)"
+    elif program is not None and (missing := missing_libraries(lang, program)):
+        code = "library_unavailable"
+        msg = "; ".join(f"the {lang.name} library {m.name} is not installed on this verifier (Debian package {m.package})" for m in missing)
     else:
         return None
     return {"code_verdict": "unsupported_language", "error": {"code": code, "message": msg, "language": language}}
@@ -353,11 +359,14 @@ def isolation_report() -> dict:
 
 
 def languages() -> dict:
-    from sandbox import LANGUAGES, available_languages
+    from sandbox import LANGUAGES, LIBRARIES, available_languages
 
     avail = available_languages()
     return {
-        name: {"available": name in avail, "aliases": list(lang.aliases), "compiled": lang.compile is not None}
+        name: {
+            "available": name in avail, "aliases": list(lang.aliases), "compiled": lang.compile is not None,
+            "libraries": {lib.name: Path(lib.path).exists() for lib in LIBRARIES.get(name, ())},
+        }
         for name, lang in LANGUAGES.items()
     }
 
@@ -370,6 +379,7 @@ def _limits(opts: dict):
     return Limits(
         cpu_time_s=float(opts.get("time_limit_s") or DEFAULT_TIME_LIMIT_S),
         memory_mb=int(opts.get("memory_mb") or DEFAULT_MEMORY_MB),
+        loopback=opts.get("network") == "loopback",
     )
 
 
@@ -430,7 +440,8 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
             if fmt == "stdio":
                 res = sub.run(stdin=case["input"].encode())
             elif fmt == "call":
-                spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"]}
+                spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"],
+                        "alternatives": case.get("expected_alternatives") or []}
                 res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
             else:
                 spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point"), "setup": tests.get("setup")}
@@ -487,7 +498,7 @@ def grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any],
     language = choose_language(item.get("language"), fence_lang)
     if not program.strip():
         return "no_answer", None, {"code_verdict": "compile_error", "reason": "empty program"}, 0.0
-    refused = unsupported(language)
+    refused = unsupported(language, program)
     if refused is not None:  # our gap, not the model's: never a 0 reward
         return "error", None, refused, 0.0
     try:
@@ -542,7 +553,7 @@ def run_code(req: dict) -> dict:
     from sandbox import IsolationUnavailable, Limits, resolve_language
 
     resp: dict[str, Any] = {"status": "Success", "message": "", "compile_result": None, "run_result": None, "executor_pod_name": None, "files": {}}
-    refused = unsupported(str(req.get("language", "")))
+    refused = unsupported(str(req.get("language", "")), str(req.get("code", "")))
     lang = resolve_language(str(req.get("language", "")))
     if refused is not None or lang is None:  # a SandboxFusion language with no runtime here
         resp.update(status="SandboxError", message=refused["error"]["message"] if refused else "")
@@ -550,26 +561,41 @@ def run_code(req: dict) -> dict:
     mem = req.get("memory_limit_MB")
     mem = int(mem) if mem and int(mem) > 0 else DEFAULT_MEMORY_MB
     run_to = float(req.get("run_timeout") or 10)
-    lim = Limits(cpu_time_s=run_to, wall_time_s=run_to, memory_mb=mem)
+    lim = Limits(cpu_time_s=run_to, wall_time_s=run_to, memory_mb=mem, loopback=req.get("network") == "loopback")
     try:
         sb = get_sandbox()
         if lang.compile:
             lang = replace(lang, compile_limits={**lang.compile_limits, "cpu_time_s": float(req.get("compile_timeout") or 10), "wall_time_s": float(req.get("compile_timeout") or 10)})
         with sb.submission(lang, req["code"], lim) as sub:
             for path, b64 in (req.get("files") or {}).items():
-                if b64 is None:
+                rel = _work_path(path)
+                if b64 is None or rel is None:
                     continue
-                name = path.strip("/").split("/")[-1]
-                if name and name not in (".", ".."):
-                    (sub.work / name).write_bytes(base64.b64decode(b64))
-                    (sub.work / name).chmod(0o644)
+                dst = sub.work / rel
+                try:
+                    data = base64.b64decode(b64, validate=True)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.write_bytes(data)
+                    dst.chmod(0o644)
+                except (ValueError, OSError) as exc:  # not base64, or a path another file's path makes impossible
+                    resp.update(status="SandboxError", message=f"files[{path!r}] cannot be written: {type(exc).__name__}")
+                    return resp
+            for d in sub.work.rglob("*"):
+                if d.is_dir():
+                    d.chmod(0o755)
             if sub.compile_result is not None:
                 resp["compile_result"] = _sf_result(sub.compile_result)
                 if not sub.compiled:
                     resp["status"] = "SandboxError" if sub.compile_result.status == "sandbox_error" else "Failed"
                     return resp
-            res = sub.run(stdin=(req.get("stdin") or "").encode())
+            links = sorted({str(p).strip("/").split("/")[0] for p in [*(req.get("files") or {}), *(req.get("fetch_files") or [])]
+                            if str(p).startswith("/") and _work_path(p)} - {"work", "tmp"})
+            for name in links:  # the directory /NAME links to
+                (sub.work / name).mkdir(mode=0o755, exist_ok=True)
+                (sub.work / name).chmod(0o755)
+            res = sub.run(stdin=(req.get("stdin") or "").encode(), writable=True, links=links)
             resp["run_result"] = _sf_result(res)
+            resp["files"] = _fetch(sub.work, req.get("fetch_files") or [])
     except IsolationUnavailable as exc:
         resp.update(status="SandboxError", message=f"sandbox unavailable: {exc}")
         return resp
@@ -579,6 +605,42 @@ def run_code(req: dict) -> dict:
     elif rr["status"] == "TimeLimitExceeded" or rr["return_code"] not in (0, None):
         resp["status"] = "Failed"
     return resp
+
+
+def _work_path(path: str) -> str | None:
+    """Where a SandboxFusion ``files``/``fetch_files`` path lives in the run's working directory:
+    relative paths keep their directories; absolute ones are taken under the working directory
+    (``/work/x`` is ``x``; another absolute path ``/a/b`` is ``a/b``, which the program also sees at
+    ``/a/b``: the run's root links ``/a`` to ``/work/a`` unless ``/a`` exists there, e.g. ``/usr``).
+    None for ``..`` or empty paths."""
+    parts = [p for p in str(path).replace("\\", "/").split("/") if p not in ("", ".")]
+    if parts[:1] == ["work"] and str(path).startswith("/"):
+        parts = parts[1:]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+FETCH_CAP = 16 * 1024 * 1024  # bytes of fetch_files returned in all
+
+
+def _fetch(work, paths: list) -> dict[str, str]:
+    """SandboxFusion's ``fetch_files``: each file the program left, base64, under the name asked for."""
+    import base64
+
+    out: dict[str, str] = {}
+    left = FETCH_CAP
+    for path in paths:
+        rel = _work_path(path)
+        if rel is None:
+            continue
+        f = work / rel
+        if f.is_symlink() or not f.is_file() or f.stat().st_size > left:
+            continue
+        data = f.read_bytes()
+        left -= len(data)
+        out[str(path)] = base64.b64encode(data).decode()
+    return out
 
 
 def _sf_result(res) -> dict:

@@ -7,8 +7,9 @@ serialised as a string). :func:`item_from_label` turns that pair into a
 
 ``{"answer": "..."}``                        math (also ``ground_truth``/``solution``)
 ``{"tests": {...}, "language": "python"}``   verirl code tests (see ``verirl.code``)
-``{"inputs": [...], "outputs": [...]}``      APPS/TACO/PRIME stdio tests; with
-                                             ``fn_name``: call tests (args = inputs[i])
+public code datasets' test columns           APPS/TACO, verl prime_code, LiveCodeBench,
+                                             DeepCoder/PrimeIntellect, CodeContests, KodCode,
+                                             MBPP, HumanEval: see ``verirl.code_labels``
 ``{"problem_id": "..."}``                    a registered problem
 IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction``)
 ground truths (``func_name``/``instruction_id``)
@@ -34,6 +35,8 @@ import json
 import logging
 import re
 from typing import Any
+
+from verirl.code_labels import LabelShapeError, dataset_tests, looks_like_test_list
 
 log = logging.getLogger("verirl.labels")
 
@@ -150,30 +153,41 @@ def _decode(label: Any) -> Any:
                 return json.loads(s)
             except ValueError:
                 return label
+        if s.startswith("[{") and s.endswith("]"):  # a test list (DeepCoder/LiveCodeBench ground truth as JSON)
+            try:
+                tests = json.loads(s)
+            except ValueError:
+                return label
+            return tests if looks_like_test_list(tests) else label
     return label
 
 
-def _code_tests(obj: dict) -> dict | None:
-    if isinstance(obj.get("tests"), dict):
-        return obj["tests"]
-    tests = obj.get("tests")
-    if isinstance(tests, str):  # nested JSON string, as some datasets store it
-        try:
-            t = json.loads(tests)
-            if isinstance(t, dict):
-                return _code_tests({"tests": t}) if "format" in t else _code_tests(t)
-        except ValueError:
-            return None
-    ins, outs = obj.get("inputs"), obj.get("outputs")
-    if isinstance(ins, list) and isinstance(outs, list) and len(ins) == len(outs) and ins:
-        if obj.get("fn_name"):
-            return {
-                "format": "call",
-                "fn_name": obj["fn_name"],
-                "cases": [{"args": a if isinstance(a, list) else [a], "expected": e} for a, e in zip(ins, outs, strict=True)],
-            }
-        return {"format": "stdio", "cases": [{"input": str(a), "output": str(e)} for a, e in zip(ins, outs, strict=True)]}
-    return None
+def _code_tests(obj: Any) -> dict | None:
+    """verirl tests for a code label (verirl's own ``tests``, or a public dataset's shape: see
+    :mod:`verirl.code_labels`); None when it is no code label. Raises LabelShapeError."""
+    if isinstance(obj, dict) and "tests" in obj:
+        tests = obj["tests"]
+        if isinstance(tests, str):  # nested JSON string, as some datasets store it (DeepCoder's test lists)
+            try:
+                tests = json.loads(tests)
+            except (ValueError, RecursionError):
+                raise LabelShapeError("tests is a string that is not JSON", "label.tests") from None
+        if isinstance(tests, dict) and "format" in tests:
+            return tests
+        if isinstance(tests, dict | list):
+            found = dataset_tests(tests, "label.tests")
+            if found is None:
+                raise LabelShapeError(f"tests holds no tests verirl knows (fields seen: {', '.join(sorted(map(str, tests))) if isinstance(tests, dict) else 'a list'})", "label.tests")
+            return found
+        raise LabelShapeError(f"tests is a {type(tests).__name__}, not tests", "label.tests")
+    return dataset_tests(obj)
+
+
+def _code_tests_or_none(obj: Any) -> dict | None:
+    try:
+        return _code_tests(obj)
+    except LabelShapeError:
+        return None
 
 
 #: verl ``data_source`` names (and dataset ids) whose labels are instruction constraints or QA golds.
@@ -237,12 +251,18 @@ def item_from_label(
     lab = _decode(label)
     if task in ("instruction", "qa") or (task is None and _is_if_label(lab)):
         return _text_task_item(item, lab, task or "instruction")
+    if looks_like_test_list(lab):
+        item["task"] = "code"
+        tests = _code_tests_or_none(lab)
+        if tests is not None:
+            item["tests"] = tests
+        return item
     if isinstance(lab, dict):
         if isinstance(lab.get("options"), dict):
             item["options"] = lab["options"]
         if lab.get("problem_id") is not None:
             item["problem_id"] = str(lab["problem_id"])
-        tests = _code_tests(lab)
+        tests = _code_tests_or_none(lab)
         if tests is not None or lab.get("task") == "code" or task == "code":
             item["task"] = "code"
             if tests is not None:
@@ -296,6 +316,13 @@ def _label_problem(label: Any, task: str | None = None) -> str | None:
         return "the label is empty" if not label else "the label is whitespace only"
     if task == "instruction" or (task is None and _is_if_label(_decode(label))):
         return None
+    code = _decode(label)
+    if looks_like_test_list(code) or isinstance(code, dict):
+        try:
+            if _code_tests(code) is not None:
+                return None
+        except LabelShapeError as exc:
+            return f"{exc.field}: {exc.message}"
     if task == "qa" and isinstance(label, dict):
         for key in ("target", "answer", "answers", "ground_truth"):
             if label.get(key) is not None:
@@ -313,6 +340,8 @@ def _label_problem(label: Any, task: str | None = None) -> str | None:
             return "the label is empty" if not label else "the label is whitespace only"
         if _JSON_OBJECT.match(s) and not isinstance(_decode(s), dict):
             return "the label looks like a JSON object but does not parse"
+        if isinstance(_decode(s), dict):
+            return _label_problem(_decode(s), task)
         return None
     if isinstance(label, list):
         if not label:
@@ -323,12 +352,13 @@ def _label_problem(label: Any, task: str | None = None) -> str | None:
             return "the label is a list of empty strings"
         return None
     if isinstance(label, dict):
-        if label.get("problem_id") is not None or _code_tests(label) is not None or label.get("task") == "code":
+        if label.get("problem_id") is not None or label.get("task") == "code":
             return None
         for key in ("answer", "ground_truth", "solution", "label"):
             if key in label and label[key] is not None:
                 return _label_problem(label[key], task)
-        return "the label object has none of answer, ground_truth, solution, label, tests, inputs/outputs, problem_id"
+        return (f"the label object (fields seen: {', '.join(sorted(map(str, label)))[:300]}) has none of answer, ground_truth, "
+                "solution, label, a code test shape (see README: Trainers), problem_id")
     return f"the label is a {type(label).__name__}, not an answer"
 
 

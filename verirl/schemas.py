@@ -84,6 +84,10 @@ class ScoreOptions(_Strict):
     memory_mb: int | None = Field(None, ge=16, le=8192, description="Code: memory limit per run, MiB.")
     stop_on_first_failure: bool | None = Field(None, description="Code: stop at the first failing test.")
     max_tests: int | None = Field(None, ge=1, le=10_000, description="Code: run at most this many tests.")
+    network: Literal["none", "loopback"] | None = Field(
+        None, description="Code: `loopback` gives each run a working loopback in its own network namespace "
+        "(programs that serve and connect to themselves); default `none` (no network at all)."
+    )
     code_reward: Literal["all_or_nothing", "fraction"] | None = Field(
         None, description="Code: reward 1 only when all tests pass, or the fraction passed."
     )

@@ -57,6 +57,9 @@ class RunCodeRequest(BaseModel):
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
     memory_limit_MB: int = Field(-1, le=8192, description="MiB for the run (the item maximum, as options.memory_mb); 0 or less: the default.")
+    network: Literal["none", "loopback"] = Field(
+        "none", description="verirl's own: `loopback` gives the run a working loopback (own network namespace, nothing else)."
+    )
 
     @field_validator("language")
     @classmethod

@@ -411,3 +411,26 @@ def test_for_source_names_the_java_file_after_its_public_class():
 def test_correct_programs_pass_the_judge(tests, program):
     r = score_item(code_item(program, tests))
     assert (r["verdict"], r["details"]["code_verdict"]) == ("correct", "accepted"), r["details"]
+
+
+SELF_SERVER = '''import socket, threading
+a, b = map(int, input().split())
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+def serve():
+    c, _ = srv.accept()
+    c.sendall(str(a + b).encode())
+    c.close()
+threading.Thread(target=serve, daemon=True).start()
+print(socket.create_connection(srv.getsockname()).recv(100).decode())
+'''
+
+
+def test_loopback_only_when_asked():
+    """options.network = "loopback": the run's own network namespace with lo up, so a program can serve
+    and connect to itself; by default there is no network at all (lo is down)."""
+    assert verdict(code_item(SELF_SERVER, ADD_STDIO, network="loopback")) == ("correct", "accepted")
+    assert verdict(code_item(SELF_SERVER, ADD_STDIO)) == ("incorrect", "runtime_error")
+    reach_out = "import socket\na, b = map(int, input().split())\nsocket.create_connection(('1.1.1.1', 53), timeout=2)\nprint(a + b)"
+    assert verdict(code_item(reach_out, ADD_STDIO, network="loopback")) == ("incorrect", "runtime_error")

@@ -226,3 +226,95 @@ def test_a_row_whose_toolchain_is_missing_is_error_not_zero(monkeypatch):
     r = score_item(item("pub fn main() void {}", "zig"))
     assert (r["verdict"], r["reward"], r["details"]["error"]["code"]) == ("error", None, "language_unavailable")
     assert "/nonexistent/zig" in r["details"]["error"]["message"]
+
+
+# --------------------------------------------------------------------------- issue 20: SandboxFusion's runtime contract on /v1/score too
+
+THREADS = {  # four threads at once, each summing a slice: the answer needs all four
+    "cpp": "#include <iostream>\n#include <thread>\n#include <vector>\n#include <future>\nint main(){ long long a,b; std::cin>>a>>b;\n"
+           "  std::vector<std::thread> ts; long long part[4] = {0,0,0,0};\n"
+           "  for (int t = 0; t < 4; t++) ts.emplace_back([&part,t]{ part[t] = t; });\n  for (auto &t : ts) t.join();\n"
+           "  auto f = std::async(std::launch::async, [&]{ return a + b; });\n"
+           "  std::cout << f.get() + part[0] + part[1] + part[2] + part[3] - 6 << std::endl; }\n",
+    "c": "#include <stdio.h>\n#include <pthread.h>\nstatic long long part[4];\nstatic void *work(void *p){ long i = (long)p; part[i] = i; return 0; }\n"
+         "int main(void){ long long a, b; if (scanf(\"%lld %lld\", &a, &b) != 2) return 1; pthread_t t[4];\n"
+         "  for (long i = 0; i < 4; i++) if (pthread_create(&t[i], 0, work, (void *)i)) return 2;\n"
+         "  for (int i = 0; i < 4; i++) pthread_join(t[i], 0);\n  printf(\"%lld\\n\", a + b + part[0] + part[1] + part[2] + part[3] - 6); return 0; }\n",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(THREADS))
+def test_four_threads_at_the_default_memory_limit(lang):
+    need_language(lang)
+    assert verdict(item(THREADS[lang], lang)) == ("correct", "accepted")
+
+
+def test_deep_recursion_still_has_a_big_main_stack():
+    need_language("cpp")
+    deep = ("#include <iostream>\nlong long f(long long n){ volatile char pad[64]; pad[0] = 1; return n == 0 ? pad[0] - 1 : 1 + f(n - 1); }\n"
+            "int main(){ long long a,b; std::cin>>a>>b; std::cout << f(1000000) - 1000000 + a + b << std::endl; }\n")
+    assert verdict(item(deep, "cpp", memory_mb=512)) == ("correct", "accepted")
+
+
+@pytest.mark.parametrize(
+    ("lang", "program"),
+    [
+        ("java", "import java.util.*;\npublic class Main{public static void main(String[] x){Scanner s=new Scanner(System.in);"
+                 "long a=s.nextLong(),b=s.nextLong(); assert a + b == 7 : \"asserts are on\"; System.out.println(a+b);}}"),
+        ("cpp", "#include <iostream>\n#include <cassert>\nint main(){ long long a,b; std::cin>>a>>b; assert(a + b == 7); std::cout<<a+b; }"),
+        ("c", "#include <stdio.h>\n#include <assert.h>\nint main(void){ long long a,b; scanf(\"%lld %lld\",&a,&b); assert(a + b == 7); printf(\"%lld\", a+b); return 0; }"),
+    ],
+)
+def test_asserts_are_checked_java_ea_and_no_ndebug(lang, program):
+    # SandboxFusion runs `java -ea` and compiles C/C++ without NDEBUG: a failing assert is a runtime error.
+    need_language(lang)
+    assert verdict(item(program, lang)) == ("incorrect", "runtime_error")
+
+
+LIBRARY_PROGRAMS = {
+    "java": "import org.javatuples.Pair;\nimport java.util.*;\npublic class Main{public static void main(String[] x){Scanner s=new Scanner(System.in);"
+            "Pair<Long,Long> p = Pair.with(s.nextLong(), s.nextLong()); System.out.println(p.getValue0() + p.getValue1());}}",
+    "cpp": "#include <boost/any.hpp>\n#include <iostream>\nint main(){ long long a,b; std::cin>>a>>b; boost::any v = a + b; std::cout << boost::any_cast<long long>(v); }",
+    "javascript": "const _ = require('lodash');\nconst [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number);\nconsole.log(_.sum([a, b]));",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LIBRARY_PROGRAMS))
+def test_libraries_sandboxfusion_datasets_expect(lang):
+    need_language(lang)
+    from sandbox.policy import LIBRARIES
+
+    for lib in LIBRARIES[lang]:
+        if not __import__("os").path.exists(lib.path):
+            if __import__("os").environ.get("VERIRL_REQUIRE_LANGUAGES"):
+                pytest.fail(f"{lib.name} ({lib.package}) is not installed and VERIRL_REQUIRE_LANGUAGES is set")
+            pytest.skip(f"{lib.name} is not installed here (Debian package {lib.package}; .ci/run and the Dockerfile install it)")
+    assert verdict(item(LIBRARY_PROGRAMS[lang], lang, time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")
+
+
+def test_a_missing_library_is_error_not_a_compile_error(monkeypatch):
+    """A library row whose files are absent (policy data, not a mocked runner): our gap, never a 0."""
+    need_language("cpp")
+    from sandbox.policy import LIBRARIES, Library
+
+    monkeypatch.setitem(LIBRARIES, "cpp", (Library("boost", "/nonexistent/boost", r"#\s*include\s*[<\"]boost/", "libboost-dev"),))
+    r = score_item(item(LIBRARY_PROGRAMS["cpp"], "cpp"))
+    assert (r["verdict"], r["reward"], r["details"]["error"]["code"]) == ("error", None, "library_unavailable")
+    assert "libboost-dev" in r["details"]["error"]["message"]
+    assert verdict(item(PROGRAMS["c"][0], "c")) == ("correct", "accepted")  # a program that uses no library runs
+
+
+def test_toolchains_are_found_where_they_are_installed(monkeypatch, tmp_path):
+    """A row whose tool is not at its path is found on PATH (and in ~/.cargo/bin, /usr/local/go/bin)."""
+    from sandbox.policy import Language, _with_toolchain
+
+    tool = tmp_path / "zigc"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    row = Language(name="zig", source_file="main.zig", compile=("/usr/bin/zigc", "x"), run=("/work/main",), needs=("/usr/bin/zigc",))
+    dirs: list[str] = []
+    found = _with_toolchain(row, dirs)
+    assert found.compile == (str(tool), "x") and found.needs == (str(tool),)
+    assert dirs == [str(tmp_path.parent)]  # the toolchain's directory (.../bin/tool -> ...), mounted read-only
+    assert _with_toolchain(LANGUAGES["bash"], dirs) == LANGUAGES["bash"] and len(dirs) == 1

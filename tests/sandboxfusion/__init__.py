@@ -1,0 +1,1 @@
+"""SandboxFusion's own runner tests (an outside suite), replayed against our /run_code."""
