@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         30, ge=2, le=3600, description="An API replica's lease on an async job; a job whose lease lapses is taken over."
     )
 
+    # --- the front door (service/serving.py) -------------------------------
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A connection must send its request line and headers within this (408 after)."
+    )
+    max_header_kb: int = Field(64, ge=4, le=1024, description="Largest request line plus headers, in KiB (431 beyond).")
+    max_headers: int = Field(100, ge=8, le=10_000, description="Most header fields in one request (431 beyond).")
+    max_connections: int = Field(
+        4096, ge=16, le=1_000_000,
+        description="Open client connections; past it the oldest one still sending headers is dropped (503 if none).",
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=3600, description="An idle keep-alive connection is closed after this.")
+
     log_level: str = Field("info", description="Log level of the service and workers.")
 
     # --- curation ----------------------------------------------------------

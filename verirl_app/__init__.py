@@ -52,10 +52,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _url_host(host: str) -> str:
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.serving import connection_bound, protocol_class
     from verirl.settings import get_settings
 
     update = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None}
@@ -71,11 +79,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(
+            settings.header_timeout_s,
+            settings.max_header_kb * 1024,
+            settings.max_headers,
+            connection_bound(settings.max_connections),
+        ),
+        timeout_keep_alive=settings.keep_alive_s,
+        backlog=2048,
         log_level=settings.log_level.lower(),
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    print(f"verirl: serving on http://{_url_host(settings.host)}:{settings.port} ({settings.mode} mode)", file=sys.stderr,
+          flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
