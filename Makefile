@@ -41,6 +41,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/code_bench.py
 	$(BIN)/python bench/language_bench.py
 	$(BIN)/python bench/trainer_bench.py
+	$(BIN)/python bench/serving_bench.py
 	$(BIN)/python bench/curation_bench.py
 	$(BIN)/python bench/load.py
 
