@@ -107,7 +107,11 @@ async def score_batch(
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:
-            stats = await registry.record(updates, count_token)
+            try:
+                stats = await registry.record(updates, count_token)
+            except Exception as exc:  # statistics are best-effort: the grades stand without them
+                log.warning("difficulty statistics not recorded for %d items: %s: %s", len(updates), type(exc).__name__, exc)
+                stats = {}
             for i, p in todo:
                 if p.get("problem_id"):
                     results[i]["difficulty"] = stats.get(p["problem_id"])
