@@ -64,7 +64,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
     from service.serving import connection_bound, protocol_class
-    from verirl.settings import get_settings
+    from verirl.settings import get_settings, redis_refusal
 
     update = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None}
     settings = get_settings().model_copy(update=update)
@@ -73,6 +73,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     hint = settings.auth_hint()
     if hint:
         log.warning(hint)
+    if settings.redis_url:
+        refusal = redis_refusal(settings.redis_url)
+        if refusal:
+            print(f"verirl serve: error: {refusal}", file=sys.stderr)
+            return 2
     sock = _bind(settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(
@@ -130,6 +135,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from workers.main import run_worker
 
     _setup_logging(settings.log_level)
+    if settings.redis_url:
+        from verirl.settings import redis_refusal
+
+        refusal = redis_refusal(settings.redis_url)
+        if refusal:
+            print(f"verirl worker: error: {refusal}", file=sys.stderr)
+            return 2
     return run_worker(args.queues or None, burst=args.burst, name=_worker_name(args, settings), concurrency=args.concurrency)
 
 

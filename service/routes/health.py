@@ -43,8 +43,12 @@ async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """
     from verirl.code import languages
 
-    info = await dispatcher.info()
-    isolation = await dispatcher.isolation()
+    try:
+        info = await dispatcher.info()
+        isolation = await dispatcher.isolation()
+    except Exception as exc:  # Redis gone or refusing us: say so, never a 500
+        info = {"workers": None, "queue_error": f"{type(exc).__name__}: {exc}"}
+        isolation = {"available": None, "error": "unknown: the queue cannot be read"}
     return {
         "version": __version__,
         "mode": dispatcher.mode,
