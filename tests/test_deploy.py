@@ -309,3 +309,18 @@ def test_tests_never_flush_the_shells_redis(tmp_path):
         assert users.get("precious") == b"data" and users.get("inner-test-key") is None
     finally:
         proc.stop()
+
+
+def test_readme_is_self_contained():
+    """Everything the README points at is in the repository (issue 21: a clone has no ../shared)."""
+    readme = (REPO / "README.md").read_text()
+    assert "../shared" not in readme
+    assert "aime24.jsonl" not in readme and '"name": "aime24"' not in readme  # the example uses `demo`
+    for target in re.findall(r"\]\(([^)#\s]+)\)", readme):
+        if not target.startswith(("http://", "https://")):
+            assert (REPO / target).exists(), f"README links to {target}, which is not in the repository"
+    for path in re.findall(r"\b((?:docs|examples|bench)/[\w./-]+\.(?:md|py|jsonl))\b", readme):
+        assert (REPO / path).exists(), f"README names {path}, which is not in the repository"
+    policy = (REPO / "docs" / "MATH_POLICY.md").read_text()
+    assert len(re.findall(r"^## \d+\. ", policy, re.M)) == 14
+    assert "docs/MATH_POLICY.md" in readme
