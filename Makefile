@@ -23,9 +23,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.server-installed
 	$(BIN)/verirl serve
 
+# Test files run on 2 processes (pytest-xdist; a file's tests stay in one process, so its
+# server and Redis fixtures start once). TEST_JOBS=1 runs them in this process.
+TEST_JOBS ?= 2
+XDIST = $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
+
 ## Set up and run the whole test suite (fast tests; see test-slow).
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 ## Long fault and load tests.
 test-slow: $(VENV)/.dev-installed
