@@ -1,8 +1,9 @@
 """A Redis that refuses us is a configuration error, one that does not answer is an outage.
 
 Against a real ``redis-server --requirepass``: ``verirl serve`` and ``verirl worker`` exit
-non-zero at once, naming the password and REDIS_URL. Against a port where nothing
-listens: the API serves, grading answers 503 with Retry-After, ``/v1/info`` answers 200.
+non-zero at once, naming the password and REDIS_URL; a refusal that starts while the API
+runs is a 503 naming REDIS_URL, never a 500. Against a port where nothing listens: the API
+serves, and grading and ``/v1/info`` answer 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -56,15 +57,25 @@ def test_refused_authentication_stops_serve_and_worker_naming_the_setting(locked
     assert "Traceback" not in out.stderr
 
 
-def test_the_right_password_serves(locked_redis, tmp_path):
+def test_the_right_password_serves_and_a_later_refusal_is_a_503_naming_the_setting(locked_redis, tmp_path):
     proc, url = procs.start_server(tmp_path, redis_url=f"redis://:{PASSWORD}@127.0.0.1:{locked_redis}/0", workers=1)
+    admin = redis.Redis(port=locked_redis, password=PASSWORD)
     try:
         assert httpx.get(url + "/v1/info", timeout=30).json()["mode"] == "distributed"
+        # The password changes under the running API (and its connections are dropped).
+        admin.config_set("requirepass", PASSWORD + "-new")
+        admin = redis.Redis(port=locked_redis, password=PASSWORD + "-new")
+        admin.client_kill_filter(_type="normal", skipme=True)
+        for path in ("/v1/info", "/v1/problems/p1"):
+            r = httpx.get(url + path, timeout=60)
+            assert r.status_code == 503, (path, r.text)
+            assert "REDIS_URL" in r.json()["error"]["message"] and int(r.headers["retry-after"]) >= 1
     finally:
+        admin.config_set("requirepass", PASSWORD)
         proc.stop()
 
 
-def test_an_outage_is_a_503_with_retry_after_and_info_never_500s(tmp_path):
+def test_an_outage_is_a_503_with_retry_after_on_grading_and_info(tmp_path):
     dead = procs.free_port()  # nothing listens: no answer at all
     proc, url = procs.start_server(tmp_path, redis_url=f"redis://127.0.0.1:{dead}/0", workers=1)
     try:
@@ -72,7 +83,7 @@ def test_an_outage_is_a_503_with_retry_after_and_info_never_500s(tmp_path):
         assert r.status_code == 503, r.text
         assert r.json()["error"]["code"] == "unavailable" and int(r.headers["retry-after"]) >= 1, r.text
         info = httpx.get(url + "/v1/info", timeout=60)
-        assert info.status_code == 200, info.text
-        assert info.json()["workers"] is None and "ConnectionError" in info.json()["queue_error"]
+        assert info.status_code == 503 and info.json()["error"]["code"] == "unavailable", info.text
+        assert int(info.headers["retry-after"]) >= 1
     finally:
         proc.stop()

@@ -43,12 +43,8 @@ async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """
     from verirl.code import languages
 
-    try:
-        info = await dispatcher.info()
-        isolation = await dispatcher.isolation()
-    except Exception as exc:  # Redis gone or refusing us: say so, never a 500
-        info = {"workers": None, "queue_error": f"{type(exc).__name__}: {exc}"}
-        isolation = {"available": None, "error": "unknown: the queue cannot be read"}
+    info = await dispatcher.info()  # Redis down: 503 + Retry-After; refusing us: 503 naming REDIS_URL (errors.py)
+    isolation = await dispatcher.isolation()
     return {
         "version": __version__,
         "mode": dispatcher.mode,
