@@ -169,3 +169,8 @@ def test_header_read_timeout_answers_408(tmp_path):
         assert httpx.get(url + "/healthz").status_code == 200
     finally:
         proc.stop()
+
+
+def test_serve_prints_its_address(guarded):
+    proc, url = guarded
+    assert f"verirl: serving on {url} (embedded mode)" in proc.log_text()
