@@ -75,3 +75,29 @@ def test_hostile_ids_meet_no_other_key(registry) -> None:
     assert again["pols:x"]["attempts"] == 5
     assert {d["id"] for d in listed} == set(ids) | {"target"}
     assert {b["name"] for b in benches} >= {"version", "x|"}
+
+
+def test_a_registry_in_the_old_key_layout_is_moved_once(clean_redis) -> None:
+    """Problems, counters and benchmarks written before ids were length-prefixed stay readable."""
+    import json
+
+    import redis
+
+    r = redis.Redis.from_url(clean_redis)
+    doc = {"id": "p1", "text": "What is 1+1?", "answer": "2", "task": "math", "hash": "h", "cluster_id": "p1"}
+    r.hset("verirl:prob:p1", mapping={"doc": json.dumps(doc), "digest": b"\0" * 16, "seq": 1})
+    r.zadd("verirl:prob:order", {"p1": 1})
+    r.hset("verirl:pstat:p1|", mapping={"attempts": 3, "correct": 2})
+    r.hset("verirl:pstat:p1|m", mapping={"attempts": 1, "correct": 1})
+    r.sadd("verirl:pstat:pols:p1", "", "m")
+    r.hset("verirl:bench:b", mapping={"hash": "x", "items": json.dumps([{"id": "1", "text": "t"}]), "created_at": 1.0})
+    r.sadd("verirl:benches", "b")
+    store = RedisRegistryStore(clean_redis)
+    try:
+        assert store.get_docs(["p1"])["p1"]["answer"] == "2"
+        st = store.stats(["p1"])["p1"]
+        assert st[""]["attempts"] == "3" and st["m"]["correct"] == "1"
+        assert store.load_benchmarks() == {"b": [{"id": "1", "text": "t"}]}
+        assert not r.exists("verirl:prob:p1") and r.get("verirl:layout") == b"2"
+    finally:
+        store.close()

@@ -17,6 +17,7 @@ id's key or a bookkeeping key (``x|`` and ``pols:x``, ``hash:<h>``, ``order``, `
     bench:doc:<enc name>               hash: hash, items (JSON), created_at;  benches: set of names
     bench:version                      counter, bumped on every benchmark registration
     counted:<enc token>                an async job's verdicts were counted
+    layout                             "2": this layout (an older registry is moved to it at start-up)
 """
 
 from __future__ import annotations
@@ -100,6 +101,34 @@ class RedisRegistryStore:
         self.r = redis.Redis.from_url(url, **redis_options())
         self._record = self.r.register_script(_RECORD_LUA)
         self._insert = self.r.register_script(_INSERT_LUA)
+        try:
+            self._migrate()
+        except redis.RedisError as exc:  # Redis down at start-up: the next start migrates
+            import logging
+
+            logging.getLogger("verirl.registry").warning("registry key migration not run: %s", exc)
+
+    def _migrate(self) -> None:
+        """Move a registry written before ids were length-prefixed (``prob:<id>``, ``pstat:<id>|<policy>``,
+        ``pstat:pols:<id>``, ``bench:<name>``) to this layout, once; RENAMENX, so replicas may race."""
+        if self.r.get("verirl:layout") == b"2":
+            return
+        for raw in self.r.zrange("verirl:prob:order", 0, -1):
+            pid = raw.decode()
+            old = f"verirl:prob:{pid}"
+            if self.r.type(old) == b"hash" and self.r.hexists(old, "doc"):
+                self.r.renamenx(old, doc_key(pid))
+            pols_old = f"verirl:pstat:pols:{pid}"
+            if self.r.type(pols_old) == b"set":
+                for pol in [m.decode() for m in self.r.smembers(pols_old)]:
+                    if self.r.type(f"verirl:pstat:{pid}|{pol}") == b"hash":
+                        self.r.renamenx(f"verirl:pstat:{pid}|{pol}", stat_key(pid, pol))
+                self.r.renamenx(pols_old, pols_key(pid))
+        for raw in self.r.smembers("verirl:benches"):
+            name = raw.decode()
+            if self.r.type(f"verirl:bench:{name}") == b"hash":
+                self.r.renamenx(f"verirl:bench:{name}", bench_key(name))
+        self.r.set("verirl:layout", "2")
 
     def close(self) -> None:
         self.r.close()
