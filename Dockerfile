@@ -1,6 +1,9 @@
-# syntax=docker/dockerfile:1
-# One image for the API and the workers.
-FROM python:3.11-slim-bookworm
+# One image for the API and the workers. Plain Dockerfile syntax: builds with BuildKit and with
+# the legacy builder (DOCKER_BUILDKIT=0), with `docker compose` v2 and `docker-compose` v1.
+# The base image is named here only; a private mirror: --build-arg VERIRL_BASE_IMAGE=mirror/python:3.11-slim-bookworm
+# (compose passes VERIRL_BASE_IMAGE from the environment or .env when it is set).
+ARG VERIRL_BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${VERIRL_BASE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ gcc nodejs default-jdk-headless golang-go rustc redis-tools \
     libboost-dev libjavatuples-java node-lodash \
@@ -9,24 +12,8 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone: a change to the code reuses this layer.
 COPY pyproject.toml ./
-RUN python - <<'EOF' > /tmp/requirements.txt && pip install --no-cache-dir -r /tmp/requirements.txt
-import re, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-extras, seen, out = project["optional-dependencies"], set(), list(project["dependencies"])
-todo = ["server"]
-while todo:
-    extra = todo.pop()
-    if extra in seen:
-        continue
-    seen.add(extra)
-    for req in extras[extra]:
-        own = re.fullmatch(r"verirl\[([\w,]+)\]", req)
-        if own:
-            todo += own.group(1).split(",")
-        else:
-            out.append(req)
-print("\n".join(out))
-EOF
+COPY docker/requirements.py /tmp/requirements.py
+RUN python /tmp/requirements.py > /tmp/requirements.txt && pip install --no-cache-dir -r /tmp/requirements.txt
 
 # Then the code, installed without resolving anything again.
 COPY README.md ./

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test test-slow test-all bench lint compose-check clean
+.PHONY: run test test-slow test-all bench lint compose-check image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,14 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.server-installed
 	$(BIN)/verirl serve
 
+# Test files run on 2 processes (pytest-xdist; a file's tests stay in one process, so its
+# server and Redis fixtures start once). TEST_JOBS=1 runs them in this process.
+TEST_JOBS ?= 2
+XDIST = $(if $(filter 1,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
+
 ## Set up and run the whole test suite (fast tests; see test-slow).
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 ## Long fault and load tests.
 test-slow: $(VENV)/.dev-installed
@@ -41,14 +46,20 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/code_bench.py
 	$(BIN)/python bench/language_bench.py
 	$(BIN)/python bench/trainer_bench.py
+	$(BIN)/python bench/serving_bench.py
 	$(BIN)/python bench/curation_bench.py
 	$(BIN)/python bench/load.py
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check verirl verirl_app service workers sandbox tests bench examples
 
+## The Dockerfile has no BuildKit-only syntax; docker-compose.yml validates with `docker compose` and/or `docker-compose`.
 compose-check:
-	docker-compose -f docker-compose.yml config -q
+	.ci/compose_check.sh
+
+## Build the image with the legacy builder (skipped, with one line saying why, without Docker or base image).
+image:
+	.ci/build_image.sh
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

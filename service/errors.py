@@ -14,7 +14,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import AuthenticationError as RedisAuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -49,6 +51,13 @@ _HTTP_CODES = {
 STORE_ERRORS: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError)
 
 
+_REFUSALS = ("NOAUTH", "WRONGPASS", "DENIED", "NOPERM")
+
+
+def _refusal(exc: Exception) -> bool:
+    return any(word in str(exc) for word in _REFUSALS)
+
+
 def mapped_response(request: Request, exc: Exception) -> JSONResponse | None:
     """The answer to an exception the app maps (a VerirlError, a store outage), logged the
     one way; None for anything else (an unexpected error: the 500 handler's business).
@@ -64,6 +73,11 @@ def mapped_response(request: Request, exc: Exception) -> JSONResponse | None:
         elif exc.status_code == 401:
             headers = {"WWW-Authenticate": "Bearer"}
         return error_response(exc.status_code, exc.code, exc.message, exc.field, headers)
+    if isinstance(exc, RedisAuthenticationError) or (isinstance(exc, RedisResponseError) and _refusal(exc)):
+        # Redis refuses us (password changed, ACL, protected mode): a configuration error, said as such
+        log.error("%s %s: 503 Redis refused this service (%s); check REDIS_URL", request.method, request.url.path, exc)
+        return error_response(503, "unavailable", "the queue's Redis refuses this service (authentication or "
+                              "protected mode): the operator must fix REDIS_URL", headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, STORE_ERRORS):
         log.warning("%s %s: 503 store unavailable (%s: %s)", request.method, request.url.path, type(exc).__name__, exc)
         return error_response(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry shortly",
@@ -83,6 +97,12 @@ def install(app: FastAPI) -> None:
     # response carries X-Request-Id and nothing is re-raised to uvicorn as a traceback.
     for cls in STORE_ERRORS:
         app.add_exception_handler(cls, _mapped)
+    app.add_exception_handler(RedisAuthenticationError, _mapped)
+
+    @app.exception_handler(RedisResponseError)
+    async def _redis_response(request: Request, exc: RedisResponseError) -> JSONResponse:
+        resp = mapped_response(request, exc)
+        return resp if resp is not None else await _unexpected(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -92,9 +92,8 @@ async def score_batch(
             "details": {"error": {"code": "unknown_problem", "field": f"items[{i}].problem_id",
                                   "message": f"no registered problem {req.items[i]['problem_id']!r}"}},
         }
-    if all(e is not None for e in errors):
-        first = errors[0]["details"]["error"]  # type: ignore[index]
-        raise InvalidInput(first["message"], field=first["field"])
+    # A bad item is its own `error` verdict, alone or not: a one-item trainer client (OpenRLHF,
+    # slime) gets the same answer as a batch would give that item, never a whole-request 422.
     todo = [(i, p) for i, p in enumerate(prepared) if p is not None]
     deadline_s = (req.options.deadline_s if req.options and req.options.deadline_s else None) or settings.request_timeout_s
     graded = await dispatcher.score([p for _, p in todo], time.monotonic() + deadline_s)
@@ -108,7 +107,11 @@ async def score_batch(
     if registry is not None:
         updates = [(p["problem_id"], p.get("policy"), results[i]["verdict"]) for i, p in todo if p.get("problem_id")]
         if updates:
-            stats = await registry.record(updates, count_token)
+            try:
+                stats = await registry.record(updates, count_token)
+            except Exception as exc:  # statistics are best-effort: the grades stand without them
+                log.warning("difficulty statistics not recorded for %d items: %s: %s", len(updates), type(exc).__name__, exc)
+                stats = {}
             for i, p in todo:
                 if p.get("problem_id"):
                     results[i]["difficulty"] = stats.get(p["problem_id"])

@@ -121,8 +121,18 @@ return 0
 """
 
 
+def _job_key(job_id: str) -> str:
+    """A job id (a caller may send any in ``GET /v1/jobs/{id}``) length-prefixed: never another key."""
+    return f"verirl:job:{len(job_id)}:{job_id}"
+
+
+def _lease_key(job_id: str) -> str:
+    return f"verirl:job-lease:{len(job_id)}:{job_id}"
+
+
 class RedisStore:
-    """Jobs as hashes ``verirl:job:<id>``; open ones in the set ``verirl:jobs:open``."""
+    """Jobs as hashes ``verirl:job:<len>:<id>`` (leases ``verirl:job-lease:<len>:<id>``); open
+    ones in the set ``verirl:jobs:open``."""
 
     def __init__(self, redis: Any, job_ttl_s: int) -> None:
         self.r = redis
@@ -131,10 +141,10 @@ class RedisStore:
     async def create_job(self, job_id: str, request: dict, items: int, owner: str = "", lease_s: int = 0) -> None:
         """Store an open job; with ``owner``, its lease too, in the same transaction (a new
         job is never open without a lease, so no sweep can take it from its API)."""
-        key = f"verirl:job:{job_id}"
+        key = _job_key(job_id)
         async with self.r.pipeline(transaction=True) as p:
             if owner:
-                p.set(f"{key}:lease", owner, ex=lease_s)
+                p.set(_lease_key(job_id), owner, ex=lease_s)
             p.hset(
                 key,
                 mapping={
@@ -149,7 +159,7 @@ class RedisStore:
             await p.execute()
 
     async def get_job(self, job_id: str) -> dict | None:
-        h = await self.r.hmget(f"verirl:job:{job_id}", "status", "items", "created_at", "finished_at", "result")
+        h = await self.r.hmget(_job_key(job_id), "status", "items", "created_at", "finished_at", "result")
         if h[0] is None:
             return None
         return {
@@ -162,10 +172,10 @@ class RedisStore:
         }
 
     async def set_job_status(self, job_id: str, status: str) -> None:
-        await self.r.hset(f"verirl:job:{job_id}", "status", status)
+        await self.r.hset(_job_key(job_id), "status", status)
 
     async def finish_job(self, job_id: str, status: str, result: dict | None) -> None:
-        key = f"verirl:job:{job_id}"
+        key = _job_key(job_id)
         mapping: dict[str, Any] = {"status": status, "finished_at": time.time()}
         if result is not None:
             mapping["result"] = json.dumps(result)
@@ -173,25 +183,25 @@ class RedisStore:
             p.hset(key, mapping=mapping)
             p.hdel(key, "request")
             p.srem("verirl:jobs:open", job_id)
-            p.delete(f"verirl:job:{job_id}:lease")
+            p.delete(_lease_key(job_id))
             await p.execute()
 
     async def open_jobs(self) -> list[str]:
         return sorted(m.decode() for m in await self.r.smembers("verirl:jobs:open"))
 
     async def job_request(self, job_id: str) -> dict | None:
-        raw = await self.r.hget(f"verirl:job:{job_id}", "request")
+        raw = await self.r.hget(_job_key(job_id), "request")
         return json.loads(raw) if raw else None
 
     async def claim_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
         """Take the lease of a job nobody holds (new, or its API stopped renewing): only one
         API replica runs a job. Never true for a lease that is held, even by ``owner``."""
-        return bool(await self.r.set(f"verirl:job:{job_id}:lease", owner, nx=True, ex=ttl_s))
+        return bool(await self.r.set(_lease_key(job_id), owner, nx=True, ex=ttl_s))
 
     async def renew_job(self, job_id: str, owner: str, ttl_s: int) -> bool:
         """Extend ``owner``'s lease (or take it back if it lapsed and nobody took it); false
         when another replica holds it now."""
-        return bool(await self.r.eval(_RENEW, 1, f"verirl:job:{job_id}:lease", owner, ttl_s))
+        return bool(await self.r.eval(_RENEW, 1, _lease_key(job_id), owner, ttl_s))
 
     async def ping(self) -> bool:
         return bool(await self.r.ping())

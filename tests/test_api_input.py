@@ -31,16 +31,36 @@ def _err(r: httpx.Response, status: int) -> dict:
         ({"items": [GOOD], "options": {"timeout_s": -1}}, "options.timeout_s"),
         ({"items": [GOOD], "options": {"bogus": 1}}, "options.bogus"),
         ({"items": [GOOD], "extra": 1}, "extra"),
-        ({"items": [{"answer": "2"}]}, "items[0].completion"),
-        ({"items": [{"completion": 5, "answer": "2"}]}, "items[0].completion"),
-        ({"items": [{"completion": "x", "answer": "2", "task": "poetry"}]}, "items[0].task"),
-        ({"items": [{"completion": "x"}]}, "items[0].answer"),
         ({"items": [GOOD], "options": {"reward": {"nope": {}}}}, "options.reward.nope"),
     ],
 )
 def test_bad_request_names_the_field(embedded_server, body, field):
     err = _err(httpx.post(embedded_server + "/v1/score", json=body), 422)
     assert err["field"] == field, err
+
+
+@pytest.mark.parametrize(
+    "item,field,message",
+    [
+        ({"answer": "2"}, "items[0].completion", "Field required"),
+        ({"completion": 5, "answer": "2"}, "items[0].completion", "Input should be a valid string"),
+        ({"completion": "x", "answer": "2", "task": "poetry"}, "items[0].task", "Input should be"),
+        ({"completion": "x"}, "items[0].answer", "answer"),
+    ],
+)
+def test_a_lone_bad_item_is_a_verdict_as_it_is_next_to_a_good_one(embedded_server, item, field, message):
+    """OpenRLHF and slime send one item per request: it gets the per-item `error` verdict a
+    batch would give it, never a whole-request 422."""
+    alone = httpx.post(embedded_server + "/v1/score", json={"items": [item]})
+    assert alone.status_code == 200, alone.text
+    [res] = alone.json()["results"]
+    assert res["verdict"] == "error" and res["reward"] is None
+    err = res["details"]["error"]
+    assert err["code"] == "invalid_item" and err["field"] == field and message in err["message"], err
+    beside = httpx.post(embedded_server + "/v1/score", json={"items": [item, GOOD]})
+    assert beside.status_code == 200
+    assert beside.json()["results"][0]["details"]["error"] == err
+    assert beside.json()["results"][1]["verdict"] == "correct"
 
 
 def test_not_json_and_not_utf8(embedded_server):

@@ -288,3 +288,38 @@ def test_filter_keep_is_never_python(embedded_server, tmp_path) -> None:
     assert "/tmp" not in json.dumps(st) and "/work" not in json.dumps(st) and "/data" not in json.dumps(st).replace("/v1/", "")
     out = [json.loads(line) for line in httpx.get(f"{embedded_server}/v1/filter/{job}/result").text.splitlines()]
     assert [o["id"] for o in out] == ["1"]
+
+
+def test_hostile_problem_ids_over_http_and_statistics_never_fail_a_grade(server) -> None:
+    """The ids that broke the old Redis layout (`x|` then `pols:x`, `hash:<h>`, `order`, `seq`)
+    register, grade and count like any other, in both modes; and a statistics write that fails
+    (a key of the wrong type, planted in the real Redis) leaves the grades standing."""
+    u = _uid()
+    ids = [f"{u}x|", f"pols:{u}x", "order", "seq", f"hash:{u}"]
+    probs = [{"id": pid, "text": f"Hostile id problem {u} number {k}: what is {k} + {k}?", "answer": str(2 * k)}
+             for k, pid in enumerate(ids)]
+    r = post(server["url"], "/v1/problems", {"problems": probs})
+    assert r.status_code == 200, r.text
+    items = [{"id": str(k), "problem_id": pid, "completion": f"\\boxed{{{2 * k}}}", "policy": "x|"}
+             for k, pid in enumerate(ids)]
+    for _ in range(2):
+        r = post(server["url"], "/v1/score", {"items": items})
+        assert r.status_code == 200, r.text
+        assert [x["verdict"] for x in r.json()["results"]] == ["correct"] * len(ids)
+    for pid in ids:
+        got = httpx.get(f"{server['url']}/v1/problems/{pid}")
+        assert got.status_code == 200 and got.json()["stats"]["attempts"] == 2, (pid, got.text)
+    if server["mode"] == "distributed":
+        import redis
+
+        from service.registry.redis_store import pols_key
+
+        r_ = redis.Redis.from_url(server["redis_url"])
+        r_.set(pols_key(ids[0]), "not a set")  # every statistics write for this problem now fails
+        try:
+            r = post(server["url"], "/v1/score", {"items": items[:2]})
+            assert r.status_code == 200, r.text
+            assert [x["verdict"] for x in r.json()["results"]] == ["correct", "correct"]
+            assert r.json()["results"][0]["difficulty"] is None
+        finally:
+            r_.delete(pols_key(ids[0]))

@@ -109,7 +109,8 @@ def test_request_deadline_returns_timeouts(embedded_server):
     assert elapsed < 15
 
 
-def test_failed_async_job_keeps_its_error(embedded_server):
+def test_async_job_of_one_bad_item_keeps_its_verdict(embedded_server):
+    """As in /v1/score, a lone bad item is its own `error` verdict, not a failed request."""
     r = post(embedded_server, "/v1/jobs", {"items": [{"completion": "x"}]})
     assert r.status_code == 202
     job_id = r.json()["job_id"]
@@ -119,9 +120,10 @@ def test_failed_async_job_keeps_its_error(embedded_server):
         if job["status"] in ("done", "failed"):
             break
         time.sleep(0.1)
-    assert job["status"] == "failed"
-    assert job["result"] is None
-    assert job["error"]["field"] == "items[0].answer"
+    assert job["status"] == "done"
+    [res] = job["result"]["results"]
+    assert res["verdict"] == "error" and res["reward"] is None
+    assert res["details"]["error"]["code"] == "invalid_item" and res["details"]["error"]["field"] == "items[0].answer"
 
 
 def test_concurrent_small_requests_share_rq_jobs(distributed):

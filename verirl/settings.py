@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         30, ge=2, le=3600, description="An API replica's lease on an async job; a job whose lease lapses is taken over."
     )
 
+    # --- the front door (service/serving.py) -------------------------------
+    header_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A connection must send its request line and headers within this (408 after)."
+    )
+    max_header_kb: int = Field(64, ge=4, le=1024, description="Largest request line plus headers, in KiB (431 beyond).")
+    max_headers: int = Field(100, ge=8, le=10_000, description="Most header fields in one request (431 beyond).")
+    max_connections: int = Field(
+        4096, ge=16, le=1_000_000,
+        description="Open client connections; past it the oldest one still sending headers is dropped (503 if none).",
+    )
+    keep_alive_s: float = Field(5.0, gt=0, le=3600, description="An idle keep-alive connection is closed after this.")
+
     log_level: str = Field("info", description="Log level of the service and workers.")
 
     # --- curation ----------------------------------------------------------
@@ -264,3 +276,39 @@ def redis_options(asyncio: bool = False, socket_timeout: float = 2.5) -> dict[st
 def probe_options() -> dict[str, Any]:
     """A client for health probes: one try, half a second, no retries (/readyz answers within 1 s)."""
     return {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "retry_on_timeout": False, "retry": None}
+
+
+def redis_refusal(url: str, timeout_s: float = 3.0) -> str | None:
+    """Ask Redis once; a message when it *refuses* us (a configuration error: wrong or missing
+    password, an ACL, protected mode), None when it answers or does not answer at all (an
+    outage: the API serves 503s with Retry-After and the worker retries until it is back)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=None,
+                                  retry_on_timeout=False)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        return (f"Redis refused authentication ({exc}): check the password (and user) in REDIS_URL, "
+                "e.g. redis://:PASSWORD@host:6379/0")
+    except redis.ResponseError as exc:
+        text = str(exc)
+        if "NOAUTH" in text or "WRONGPASS" in text or "AUTH" in text:
+            return f"Redis refused authentication ({text}): set the password in REDIS_URL, e.g. redis://:PASSWORD@host:6379/0"
+        if "DENIED" in text or "protected mode" in text:
+            return (f"Redis refused the connection ({text[:160]}): it runs in protected mode; give it a password "
+                    "(requirepass) and put it in REDIS_URL, or bind it to the network the API and workers use")
+        if "NOPERM" in text:
+            return f"Redis refused a command ({text}): the user in REDIS_URL lacks permissions"
+        return None
+    except redis.ConnectionError as exc:
+        text = str(exc)
+        if "DENIED" in text or "protected mode" in text:
+            return (f"Redis refused the connection ({text[:160]}): it runs in protected mode; give it a password "
+                    "(requirepass) and put it in REDIS_URL, or bind it to the network the API and workers use")
+        return None
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return None

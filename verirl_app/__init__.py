@@ -52,11 +52,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _url_host(host: str) -> str:
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_app
-    from verirl.settings import get_settings
+    from service.serving import connection_bound, protocol_class
+    from verirl.settings import get_settings, redis_refusal
 
     update = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None}
     settings = get_settings().model_copy(update=update)
@@ -65,17 +73,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     hint = settings.auth_hint()
     if hint:
         log.warning(hint)
+    if settings.redis_url:
+        refusal = redis_refusal(settings.redis_url)
+        if refusal:
+            print(f"verirl serve: error: {refusal}", file=sys.stderr)
+            return 2
     sock = _bind(settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_class(
+            settings.header_timeout_s,
+            settings.max_header_kb * 1024,
+            settings.max_headers,
+            connection_bound(settings.max_connections),
+        ),
+        timeout_keep_alive=settings.keep_alive_s,
+        backlog=2048,
         log_level=settings.log_level.lower(),
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    print(f"verirl: serving on http://{_url_host(settings.host)}:{settings.port} ({settings.mode} mode)", file=sys.stderr,
+          flush=True)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -112,6 +135,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from workers.main import run_worker
 
     _setup_logging(settings.log_level)
+    if settings.redis_url:
+        from verirl.settings import redis_refusal
+
+        refusal = redis_refusal(settings.redis_url)
+        if refusal:
+            print(f"verirl worker: error: {refusal}", file=sys.stderr)
+            return 2
     return run_worker(args.queues or None, burst=args.burst, name=_worker_name(args, settings), concurrency=args.concurrency)
 
 

@@ -1,6 +1,6 @@
 """RQ job functions. RQ stores their dotted path: these names are an API.
 
-``score_chunk(payload)`` takes plain JSON (see :mod:`service.dispatch`),
+``score_chunk(payload)`` takes plain JSON (see :mod:`service.rq_dispatch`),
 grades every item in the worker's verifier pool (each item bounded by a kill,
 never by an alarm), pushes ``{"chunk", "attempt", "results"}`` to the
 request's result list, and beats a heartbeat key while it works so that the API
@@ -50,7 +50,7 @@ def _connection():
     return job.connection, job.id
 
 
-# The API counts admitted items until a worker starts their chunk (see service.dispatch).
+# The API counts admitted items until a worker starts their chunk (see service.rq_dispatch).
 _STARTED = """
 local left = redis.call('DECRBY', KEYS[1], tonumber(ARGV[1]))
 if left < 0 then redis.call('SET', KEYS[1], 0) end

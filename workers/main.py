@@ -17,7 +17,7 @@ that announcement to lapse, then gives up with a clear message.
 RQ's own maintenance (registries, workers, the intermediate list of jobs taken
 but never started) runs every :data:`MAINTENANCE_INTERVAL_S` instead of every
 10 minutes: a backstop for chunks whose API is gone; the API re-sends the chunks
-of its open requests itself within seconds (see :mod:`service.dispatch`).
+of its open requests itself within seconds (see :mod:`service.rq_dispatch`).
 """
 
 from __future__ import annotations

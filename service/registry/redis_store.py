@@ -1,16 +1,23 @@
 """The problem registry in Redis (distributed mode): shared by every API replica.
 
-Redis layout (all keys under ``verirl:``)::
+Redis layout (all keys under ``verirl:``). A caller's id (problem id, policy,
+benchmark name, count token) enters a key only length-prefixed (``<len>:<id>``,
+:func:`enc`), and each kind of key has a namespace of its own, so no id can name another
+id's key or a bookkeeping key (``x|`` and ``pols:x``, ``hash:<h>``, ``order``, ``seq``,
+``version`` are ordinary ids)::
 
-    prob:<id>            hash: doc (JSON), digest (MinHash bytes), seq
-    prob:hash:<h128>     id of the first problem with that normalised text (SET NX)
-    prob:order           zset seq -> id (listing order, cursor = seq)
-    prob:seq             counter
-    lsh:<band>:<key>     set of ids in that LSH bucket (shared by every API replica)
-    pstat:<id>|<policy>  hash: attempts, correct, timeouts, errors, ewma, last_seen
-                         (policy "" = all policies), updated by one Lua script: atomic
-    bench:<name>         hash: hash, items (JSON), created_at;  benches: set of names
-    bench:version        counter, bumped on every benchmark registration
+    prob:doc:<enc id>                  hash: doc (JSON), digest (MinHash bytes), seq
+    prob:hash:<h128>                   id of the first problem with that normalised text (SET NX)
+    prob:order                         zset seq -> id (listing order, cursor = seq)
+    prob:seq                           counter
+    lsh:<band>:<key>                   set of ids in that LSH bucket (keys are our own hashes)
+    pstat:<enc id>:<enc policy>        hash: attempts, correct, timeouts, errors, ewma, last_seen
+                                       (policy "" = all policies), updated by one Lua script: atomic
+    pstat-pols:<enc id>                set of the policies counted for a problem
+    bench:doc:<enc name>               hash: hash, items (JSON), created_at;  benches: set of names
+    bench:version                      counter, bumped on every benchmark registration
+    counted:<enc token>                an async job's verdicts were counted
+    layout                             "2": this layout (an older registry is moved to it at start-up)
 """
 
 from __future__ import annotations
@@ -24,6 +31,27 @@ from verirl import curation as C
 from verirl.settings import redis_options
 
 from .stats import delta, stats_doc
+
+
+def enc(part: str) -> str:
+    """A caller's id as a key part no other id or key can meet: its length, a colon, the id."""
+    return f"{len(part)}:{part}"
+
+
+def doc_key(pid: str) -> str:
+    return f"verirl:prob:doc:{enc(pid)}"
+
+
+def stat_key(pid: str, policy: str) -> str:
+    return f"verirl:pstat:{enc(pid)}:{enc(policy)}"
+
+
+def pols_key(pid: str) -> str:
+    return f"verirl:pstat-pols:{enc(pid)}"
+
+
+def bench_key(name: str) -> str:
+    return f"verirl:bench:doc:{enc(name)}"
 
 _RECORD_LUA = """
 local alpha = tonumber(ARGV[1])
@@ -73,6 +101,34 @@ class RedisRegistryStore:
         self.r = redis.Redis.from_url(url, **redis_options())
         self._record = self.r.register_script(_RECORD_LUA)
         self._insert = self.r.register_script(_INSERT_LUA)
+        try:
+            self._migrate()
+        except redis.RedisError as exc:  # Redis down at start-up: the next start migrates
+            import logging
+
+            logging.getLogger("verirl.registry").warning("registry key migration not run: %s", exc)
+
+    def _migrate(self) -> None:
+        """Move a registry written before ids were length-prefixed (``prob:<id>``, ``pstat:<id>|<policy>``,
+        ``pstat:pols:<id>``, ``bench:<name>``) to this layout, once; RENAMENX, so replicas may race."""
+        if self.r.get("verirl:layout") == b"2":
+            return
+        for raw in self.r.zrange("verirl:prob:order", 0, -1):
+            pid = raw.decode()
+            old = f"verirl:prob:{pid}"
+            if self.r.type(old) == b"hash" and self.r.hexists(old, "doc"):
+                self.r.renamenx(old, doc_key(pid))
+            pols_old = f"verirl:pstat:pols:{pid}"
+            if self.r.type(pols_old) == b"set":
+                for pol in [m.decode() for m in self.r.smembers(pols_old)]:
+                    if self.r.type(f"verirl:pstat:{pid}|{pol}") == b"hash":
+                        self.r.renamenx(f"verirl:pstat:{pid}|{pol}", stat_key(pid, pol))
+                self.r.renamenx(pols_old, pols_key(pid))
+        for raw in self.r.smembers("verirl:benches"):
+            name = raw.decode()
+            if self.r.type(f"verirl:bench:{name}") == b"hash":
+                self.r.renamenx(f"verirl:bench:{name}", bench_key(name))
+        self.r.set("verirl:layout", "2")
 
     def close(self) -> None:
         self.r.close()
@@ -83,7 +139,7 @@ class RedisRegistryStore:
             return []
         p = self.r.pipeline(transaction=False)
         for pid in ids:
-            p.hget(f"verirl:prob:{pid}", name)
+            p.hget(doc_key(pid), name)
         return [(pid, v) for pid, v in zip(ids, p.execute(), strict=True) if v]
 
     def get_docs(self, ids: list[str]) -> dict[str, dict]:
@@ -120,7 +176,7 @@ class RedisRegistryStore:
         for k, (doc, dig, ks) in enumerate(zip(docs, digests, keys, strict=True)):
             # one script per problem: atomic, and 1 command instead of ~36
             self._insert(
-                keys=[f"verirl:prob:{doc['id']}", "verirl:prob:order", *(f"verirl:lsh:{kk}" for kk in ks or ())],
+                keys=[doc_key(doc["id"]), "verirl:prob:order", *(f"verirl:lsh:{kk}" for kk in ks or ())],
                 args=[doc["id"], json.dumps(doc), dig.tobytes(), first + k, C.BUCKET_CAP],
                 client=p,
             )
@@ -137,7 +193,7 @@ class RedisRegistryStore:
             start += len(ids)
             p = self.r.pipeline(transaction=False)
             for pid in ids:
-                p.hmget(f"verirl:prob:{pid}", "doc", "digest")
+                p.hmget(doc_key(pid), "doc", "digest")
             out = []
             for pid, (doc, dig) in zip(ids, p.execute(), strict=True):
                 if doc:
@@ -149,7 +205,7 @@ class RedisRegistryStore:
         p = self.r.pipeline(transaction=True)
         for pid, doc in docs.items():
             doc["contamination"] = updates[pid]
-            p.hset(f"verirl:prob:{pid}", "doc", json.dumps(doc))
+            p.hset(doc_key(pid), "doc", json.dumps(doc))
         p.execute()
 
     def list_ids(self, *, source: str | None, contaminated: bool | None, dmin: float | None, dmax: float | None,
@@ -194,13 +250,13 @@ class RedisRegistryStore:
         return {"problems": n, "sampled": len(ids), "buckets": dict(counts)}
 
     def get_benchmark(self, name: str) -> dict | None:
-        h = self.r.hmget(f"verirl:bench:{name}", "hash", "items", "created_at")
+        h = self.r.hmget(bench_key(name), "hash", "items", "created_at")
         if h[0] is None:
             return None
         return {"name": name, "hash": h[0].decode(), "items": json.loads(h[1]), "created_at": float(h[2])}
 
     def save_benchmark(self, name: str, h: str, items: list[dict]) -> None:
-        key = f"verirl:bench:{name}"
+        key = bench_key(name)
         if self.r.hsetnx(key, "hash", h):
             p = self.r.pipeline(transaction=True)
             p.hset(key, mapping={"items": json.dumps(items), "created_at": time.time()})
@@ -211,7 +267,7 @@ class RedisRegistryStore:
     def load_benchmarks(self) -> dict[str, list[dict]]:
         out = {}
         for n in sorted(m.decode() for m in self.r.smembers("verirl:benches")):
-            raw = self.r.hget(f"verirl:bench:{n}", "items")
+            raw = self.r.hget(bench_key(n), "items")
             if raw:
                 out[n] = json.loads(raw)
         return out
@@ -220,7 +276,7 @@ class RedisRegistryStore:
         return int(self.r.get("verirl:bench:version") or 0)
 
     def record(self, updates: list[tuple[str, str | None, str]], now: float, token: str | None = None) -> None:
-        if token is not None and not self.r.set(f"verirl:counted:{token}", 1, nx=True, ex=30 * 86400):
+        if token is not None and not self.r.set(f"verirl:counted:{enc(token)}", 1, nx=True, ex=30 * 86400):
             return  # an async job counts once (at most once: see the README)
         keys: list[str] = []
         args: list[Any] = []
@@ -229,11 +285,11 @@ class RedisRegistryStore:
             a, c, t, e, x = delta(verdict)
             for pol in ("", policy) if policy else ("",):
                 pols.setdefault(pid, set()).add(pol)
-                keys.append(f"verirl:pstat:{pid}|{pol}")
+                keys.append(stat_key(pid, pol))
                 args += [a, c, t, e, "" if x is None else x]
         p = self.r.pipeline(transaction=False)
         for pid, ps in pols.items():
-            p.sadd(f"verirl:pstat:pols:{pid}", *ps)
+            p.sadd(pols_key(pid), *ps)
         p.execute()
         # One script run per 500 updates: each run is atomic; a key may repeat (applied in order).
         for i in range(0, len(keys), 500):
@@ -245,11 +301,11 @@ class RedisRegistryStore:
             return out
         p = self.r.pipeline(transaction=False)
         for pid in ids:
-            p.smembers(f"verirl:pstat:pols:{pid}")
+            p.smembers(pols_key(pid))
         keys = [(pid, m.decode()) for pid, ms in zip(ids, p.execute(), strict=True) for m in ms]
         p = self.r.pipeline(transaction=False)
         for pid, pol in keys:
-            p.hgetall(f"verirl:pstat:{pid}|{pol}")
+            p.hgetall(stat_key(pid, pol))
         for (pid, pol), h in zip(keys, p.execute(), strict=True):
             out.setdefault(pid, {})[pol] = {k.decode(): v.decode() for k, v in h.items()}
         return out

@@ -43,7 +43,7 @@ async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """
     from verirl.code import languages
 
-    info = await dispatcher.info()
+    info = await dispatcher.info()  # Redis down: 503 + Retry-After; refusing us: 503 naming REDIS_URL (errors.py)
     isolation = await dispatcher.isolation()
     return {
         "version": __version__,
