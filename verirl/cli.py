@@ -49,10 +49,11 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         print(f"\nverirl filter: stopped by {exc}; the shards done are kept in {args.out}.work/: "
               "run the same command again to resume", file=sys.stderr)
         # Everything is stopped and the checkpoint is on disk: skip the interpreter's slow teardown
-        # of the loaded dataset, so an interrupt ends the command at once.
-        import multiprocessing.util
+        # of the loaded dataset, so an interrupt ends the command at once; but first wait for every
+        # child (pool processes, multiprocessing's resource tracker): none outlives the command.
+        from verirl.filter import reap_children
 
-        multiprocessing.util._exit_function()  # what exit does for multiprocessing: release semaphores, reap
+        reap_children()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + exc.signum)
@@ -84,6 +85,16 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
             out["server"] = c.request("POST", "/v1/benchmarks", {"name": args.name, "items": items})
     print(json.dumps(out))
     return 0
+
+
+#: The extra each command needs beyond the client-only install (pyproject.toml's optional dependencies).
+EXTRAS = {"filter": "data", "benchmarks": "data", "serve": "server", "worker": "server"}
+
+
+def _extra_hint(command: str, module: str) -> str:
+    extra = EXTRAS.get(command, "server")
+    return (f"`verirl {command}` needs the {extra!r} extra (no module named {module!r}): "
+            f"pip install 'verirl[{extra}]' (from a clone: pip install '/path/to/verirl[{extra}]')")
 
 
 def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParser:
@@ -142,6 +153,9 @@ def main(argv: list[str] | None = None, extensions: Sequence[Extension] = ()) ->
         return 130
     except SystemExit:
         raise
+    except ModuleNotFoundError as exc:  # a client-only install (`pip install verirl`) running a data/server command
+        print(f"verirl: error: {_extra_hint(args.command, exc.name or str(exc))}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a clear one-line error for the operator
         logging.getLogger("verirl").debug("fatal", exc_info=True)
         print(f"verirl: error: {exc}", file=sys.stderr)

@@ -92,6 +92,49 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _child_pids() -> list[int]:
+    me = str(os.getpid())
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def reap_children(timeout: float = 10.0) -> None:
+    """Stop and wait for every child of this process before it exits with ``os._exit``.
+
+    multiprocessing's exit hook joins the pools' processes; its resource tracker (a child that
+    lives until its parent is gone) is stopped and waited for; any other child gets SIGTERM, then
+    SIGKILL at the deadline, and is reaped. Returns when no child is left running.
+    """
+    import multiprocessing.resource_tracker
+    import multiprocessing.util
+
+    multiprocessing.util._exit_function()  # what exit does for multiprocessing: release semaphores, join
+    with contextlib.suppress(Exception):
+        multiprocessing.resource_tracker._resource_tracker._stop()
+    deadline = time.monotonic() + timeout
+    sig = signal.SIGTERM
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        live = _child_pids()
+        if not live:
+            return
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for pid in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(0.05)
+
+
 def _feature(name: str) -> Any:
     from datasets import Value
 
@@ -154,7 +197,11 @@ def resolve_benchmarks(specs: list[str], data_dir: Path, field_name: str | None)
         elif Path(spec).exists():
             out[Path(spec).stem] = C.load_items(spec, field_name)
         else:
-            raise ValueError(f"benchmark {spec!r}: not registered (verirl benchmarks add) and not a file")
+            raise ValueError(
+                f"benchmark {spec!r}: not a file, and not registered in the benchmark store "
+                f"{bench_dir(data_dir).resolve()} (VERIRL_DATA_DIR/benchmarks; `verirl benchmarks list` shows it): "
+                f"register it with `verirl benchmarks add {spec} FILE`, or give the file's path"
+            )
     return out
 
 
@@ -182,15 +229,53 @@ def _text_work(args: tuple[list[str], bool, bool]) -> tuple[list[str], bytes, li
     return hashes, (digests.tobytes() if dedup and digests is not None else b""), flags
 
 
-def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what: str, needed: bool) -> str | None:
+def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what: str, needed: bool,
+          flag: str) -> str | None:
     if given:
         if given not in cols:
-            raise ValueError(f"no column {given!r} ({what}); columns: {cols}")
+            raise ValueError(f"no column {given!r} ({what}); name the {what} column with {flag}; columns: {cols}")
         return given
     found = next((c for c in candidates if c in cols), None)
     if found is None and needed:
-        raise ValueError(f"no {what} column (tried {list(candidates)}; name one with a flag); columns: {cols}")
+        raise ValueError(f"no {what} column (tried {list(candidates)}): name it with {flag}; columns: {cols}")
     return found
+
+
+#: Output extensions ``datasets_io.save`` writes; a name without one is a ``save_to_disk`` folder.
+OUT_EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def check_out_path(out_path: str) -> None:
+    """Refuse an output name whose extension names no format we write (``o.txt`` is not silently a folder)."""
+    suffix = Path(out_path).suffix
+    if suffix and suffix not in OUT_EXTENSIONS and not Path(out_path).is_dir():
+        raise ValueError(
+            f"--out {out_path}: unknown extension {suffix!r}; use {', '.join(OUT_EXTENSIONS)}, "
+            "or a name without an extension for a datasets folder (save_to_disk)"
+        )
+
+
+def _list_hint(column: str, row: int) -> str:
+    return (f"column {column!r} holds a list of completions (row {row}), but --verify grades one completion per row: "
+            f"for several rollouts per problem use --difficulty --rollouts-field {column} (pass-rate statistics), "
+            "or give one completion per row")
+
+
+def _refuse_list_completions(ds: Any, column: str | None) -> None:
+    """--verify on a list column would grade the list's Python text: refuse it before any work."""
+    if column is None:
+        return
+    feat = ds.features.get(column)
+    if type(feat).__name__ in ("List", "LargeList", "Sequence") or isinstance(feat, list):
+        raise ValueError(_list_hint(column, 0))
+    for i, v in enumerate(ds.select(range(min(len(ds), 20)))[column]):  # a CSV's JSON-encoded list
+        if isinstance(v, str) and v.lstrip().startswith("["):
+            try:
+                parsed = json.loads(v)
+            except ValueError:
+                continue
+            if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed):
+                raise ValueError(_list_hint(column, i))
 
 
 def _verify_item(completion: Any, answer: Any) -> dict[str, Any]:
@@ -240,6 +325,9 @@ def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptio
         res["digests"] = b"".join(o[1] for o in outs)
         res["flags"] = [f for o in outs for f in (o[2] or [])]
     if opts.verify and grader is not None:
+        for i, c in enumerate(rows[cols["completion"]]):
+            if isinstance(c, list | tuple):
+                raise ValueError(_list_hint(cols["completion"], first_row + i))
         res["verdicts"] = grader.verdicts(list(zip(rows[cols["completion"]], rows[cols["answer"]], strict=True)))
     if opts.difficulty:
         outcomes: list[list[bool] | None] = []
@@ -313,22 +401,33 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     from verirl.datasets_io import load, save
 
     t0 = time.perf_counter()
+    check_out_path(out_path)
     keep_expr = parse_keep(opts.keep) if opts.keep else None  # refused before any work is done
     if not (opts.dedup or opts.decontaminate or opts.verify or opts.difficulty or opts.keep):
         raise ValueError("nothing to do: give --dedup, --decontaminate, --verify, --difficulty or --keep")
     ds = load(input_path)
     colnames = list(ds.column_names)
     cols = {
-        "text": _pick(colnames, opts.text_field, TEXT_FIELDS, "problem text", opts.dedup or bool(opts.decontaminate)),
-        "id": _pick(colnames, opts.id_field, ("id",), "id", False),
-        "answer": _pick(colnames, opts.answer_field, ANSWER_FIELDS, "answer", opts.verify),
-        "completion": _pick(colnames, opts.completion_field, COMPLETION_FIELDS, "completion", opts.verify),
-        "rollouts": _pick(colnames, opts.rollouts_field, (), "rollouts", True) if opts.difficulty else None,
+        "text": _pick(colnames, opts.text_field, TEXT_FIELDS, "problem text", opts.dedup or bool(opts.decontaminate),
+                      "--text-field"),
+        "id": _pick(colnames, opts.id_field, ("id",), "id", False, "--id-field"),
+        "answer": _pick(colnames, opts.answer_field, ANSWER_FIELDS, "answer", opts.verify, "--answer-field"),
+        "completion": _pick(colnames, opts.completion_field, COMPLETION_FIELDS, "completion", opts.verify,
+                            "--completion-field"),
+        "rollouts": _pick(colnames, opts.rollouts_field, (), "rollouts", True, "--rollouts-field")
+        if opts.difficulty else None,
     }
+    if opts.verify:
+        _refuse_list_completions(ds, cols["completion"])
     wanted = [k for k in ADDED if (k == "decontaminate" and opts.decontaminate) or (k != "decontaminate" and getattr(opts, k))]
     clash = sorted({c for k in wanted for c in ADDED[k]} & set(colnames))
     if clash:
         raise ValueError(f"the dataset already has columns {clash} that verirl filter adds; rename them first")
+    if keep_expr is not None:  # refused before the work, not after it
+        unknown = sorted(keep_expr.columns - set(colnames) - {c for k in wanted for c in ADDED[k]})
+        if unknown:
+            raise KeepError(f"--keep names columns the dataset does not have: {unknown}{_added_hint(unknown)}; "
+                            f"columns: {colnames}")
     named = resolve_benchmarks(opts.decontaminate, data_dir or Path("./data"), opts.bench_field) if opts.decontaminate else {}
 
     work = Path(str(out_path) + ".work")
@@ -468,7 +567,8 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     if keep_expr is not None:
         unknown = sorted(keep_expr.columns - set(ds.column_names))
         if unknown:
-            raise KeepError(f"--keep names columns the dataset does not have: {unknown}; columns: {list(ds.column_names)}")
+            raise KeepError(f"--keep names columns the dataset does not have: {unknown}{_added_hint(unknown)}; "
+                            f"columns: {list(ds.column_names)}")
         for i, row in enumerate(ds):
             if keep_mask[i] and not keep_expr(row):
                 keep_mask[i] = False
@@ -502,6 +602,16 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     Path(str(out_path) + ".summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+_CHECK_FLAGS = {"dedup": "--dedup", "decontaminate": "--decontaminate BENCH", "verify": "--verify",
+                "difficulty": "--difficulty"}
+
+
+def _added_hint(unknown: list[str]) -> str:
+    """`` (pass_rate is added by --difficulty)`` for columns a check adds when it runs."""
+    hints = [f"{c} is added by {_CHECK_FLAGS[k]}" for c in unknown for k, added in ADDED.items() if c in added]
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
