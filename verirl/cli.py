@@ -37,6 +37,11 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         answer_field=args.answer_field,
         completion_field=args.completion_field,
         rollouts_field=args.rollouts_field,
+        decontaminate_fields=args.decontaminate_fields or [],
+        dedup_numbers=args.dedup_numbers,
+        against=args.against,
+        engine=args.engine,
+        ray_address=args.ray_address,
         keep=args.keep,
         drop=args.drop,
         num_proc=args.num_proc or (os.cpu_count() or 1),
@@ -88,11 +93,11 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
 
 
 #: The extra each command needs beyond the client-only install (pyproject.toml's optional dependencies).
-EXTRAS = {"filter": "data", "benchmarks": "data", "serve": "server", "worker": "server"}
+EXTRAS = {"filter": "data", "filter-ray": "ray", "benchmarks": "data", "serve": "server", "worker": "server"}
 
 
 def _extra_hint(command: str, module: str) -> str:
-    extra = EXTRAS.get(command, "server")
+    extra = "ray" if module == "ray" else EXTRAS.get(command, "server")
     return (f"`verirl {command}` needs the {extra!r} extra (no module named {module!r}): "
             f"pip install 'verirl[{extra}]' (from a clone: pip install '/path/to/verirl[{extra}]')")
 
@@ -115,6 +120,16 @@ def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParse
     f.add_argument("--dedup", action="store_true", help="exact (normalised hash) and near (MinHash LSH) duplicates")
     f.add_argument("--threshold", type=float, default=0.8, help="near-duplicate similarity (default 0.8)")
     f.add_argument("--decontaminate", nargs="+", metavar="BENCH", help="benchmark names (verirl benchmarks add) or files")
+    f.add_argument("--decontaminate-fields", nargs="+", metavar="COLUMN",
+                   help="more text columns to decontaminate (each flagged row names the benchmark item)")
+    f.add_argument("--dedup-numbers", choices=["same", "different"], default="different",
+                   help="is a copy with other numbers a duplicate? default different: another problem for RL")
+    f.add_argument("--against", default=None, metavar="OUTPUT",
+                   help="dedup against an earlier output (a file or folder): its rows come first")
+    f.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (this machine, all cores) or ray (a Ray cluster; pip install 'verirl[ray]')")
+    f.add_argument("--ray-address", default=None,
+                   help="Ray cluster for --engine ray (default RAY_ADDRESS, else a local Ray for the run)")
     f.add_argument("--bench-field", default=None, help="text field of benchmark files given as paths")
     f.add_argument("--verify", action="store_true", help="grade the completion column against the answer column")
     f.add_argument("--difficulty", action="store_true", help="pass-rate statistics from the rollouts column")
