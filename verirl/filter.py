@@ -498,10 +498,7 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
          on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
     plan = _plan(input_path, out_path, opts, data_dir)
     if opts.engine == "ray":
-        from verirl.filter_ray import run_ray
-
-        results = run_ray(plan, on_progress)
-        work = None
+        raise ValueError("--engine ray is not built yet (issue 23 item 1): use --engine local")
     else:
         results, work = _run_local(plan, on_progress, should_stop)
     summary = finish(plan, results)
