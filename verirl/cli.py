@@ -37,6 +37,11 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         answer_field=args.answer_field,
         completion_field=args.completion_field,
         rollouts_field=args.rollouts_field,
+        decontaminate_fields=args.decontaminate_fields or [],
+        dedup_numbers=args.dedup_numbers,
+        against=args.against,
+        engine=args.engine,
+        ray_address=args.ray_address,
         keep=args.keep,
         drop=args.drop,
         num_proc=args.num_proc or (os.cpu_count() or 1),
@@ -49,10 +54,11 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         print(f"\nverirl filter: stopped by {exc}; the shards done are kept in {args.out}.work/: "
               "run the same command again to resume", file=sys.stderr)
         # Everything is stopped and the checkpoint is on disk: skip the interpreter's slow teardown
-        # of the loaded dataset, so an interrupt ends the command at once.
-        import multiprocessing.util
+        # of the loaded dataset, so an interrupt ends the command at once; but first wait for every
+        # child (pool processes, multiprocessing's resource tracker): none outlives the command.
+        from verirl.filter import reap_children
 
-        multiprocessing.util._exit_function()  # what exit does for multiprocessing: release semaphores, reap
+        reap_children()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + exc.signum)
@@ -86,6 +92,16 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The extra each command needs beyond the client-only install (pyproject.toml's optional dependencies).
+EXTRAS = {"filter": "data", "filter-ray": "ray", "benchmarks": "data", "serve": "server", "worker": "server"}
+
+
+def _extra_hint(command: str, module: str) -> str:
+    extra = "ray" if module == "ray" else EXTRAS.get(command, "server")
+    return (f"`verirl {command}` needs the {extra!r} extra (no module named {module!r}): "
+            f"pip install 'verirl[{extra}]' (from a clone: pip install '/path/to/verirl[{extra}]')")
+
+
 def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParser:
     """The ``verirl`` parser: each extension adds its subcommands (the composition root adds serve and worker)."""
     p = argparse.ArgumentParser(prog="verirl", description="Verifiable rewards for RL of reasoning LLMs.")
@@ -104,6 +120,16 @@ def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParse
     f.add_argument("--dedup", action="store_true", help="exact (normalised hash) and near (MinHash LSH) duplicates")
     f.add_argument("--threshold", type=float, default=0.8, help="near-duplicate similarity (default 0.8)")
     f.add_argument("--decontaminate", nargs="+", metavar="BENCH", help="benchmark names (verirl benchmarks add) or files")
+    f.add_argument("--decontaminate-fields", nargs="+", metavar="COLUMN",
+                   help="more text columns to decontaminate (each flagged row names the benchmark item)")
+    f.add_argument("--dedup-numbers", choices=["same", "different"], default="different",
+                   help="is a copy with other numbers a duplicate? default different: another problem for RL")
+    f.add_argument("--against", default=None, metavar="OUTPUT",
+                   help="dedup against an earlier output (a file or folder): its rows come first")
+    f.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (this machine, all cores) or ray (a Ray cluster; pip install 'verirl[ray]')")
+    f.add_argument("--ray-address", default=None,
+                   help="Ray cluster for --engine ray (default RAY_ADDRESS, else a local Ray for the run)")
     f.add_argument("--bench-field", default=None, help="text field of benchmark files given as paths")
     f.add_argument("--verify", action="store_true", help="grade the completion column against the answer column")
     f.add_argument("--difficulty", action="store_true", help="pass-rate statistics from the rollouts column")
@@ -142,6 +168,9 @@ def main(argv: list[str] | None = None, extensions: Sequence[Extension] = ()) ->
         return 130
     except SystemExit:
         raise
+    except ModuleNotFoundError as exc:  # a client-only install (`pip install verirl`) running a data/server command
+        print(f"verirl: error: {_extra_hint(args.command, exc.name or str(exc))}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a clear one-line error for the operator
         logging.getLogger("verirl").debug("fatal", exc_info=True)
         print(f"verirl: error: {exc}", file=sys.stderr)

@@ -87,7 +87,15 @@ def load(path: str, split: str = "train") -> Any:
         builder = _BUILDERS.get(p.suffix)
         if builder is None:
             raise ValueError(f"{path}: unknown format (use .json, .jsonl, .parquet, .csv or .arrow)")
-        return datasets.load_dataset(builder, data_files=str(p), split="train")
+        if builder in ("json", "csv") and not _has_text(p):
+            raise ValueError(f"{path}: the file is empty or holds only blank lines: no rows")
+        try:
+            ds = datasets.load_dataset(builder, data_files=str(p), split="train")
+        except Exception as exc:  # datasets says only "An error occurred while generating the dataset"
+            raise ValueError(f"{path}: {_parse_error(p, builder, exc)}") from None
+        if len(ds) == 0:
+            raise ValueError(f"{path}: no rows" + (" (a header line only)" if builder == "csv" else ""))
+        return ds
     # A hub name: only from the local cache (offline unless the caller set HF_HUB_OFFLINE=0).
     name, _, sp = path.partition(":")
     try:
@@ -97,6 +105,43 @@ def load(path: str, split: str = "train") -> Any:
             f"{path}: not a file or folder, and not a dataset in the local Hugging Face cache "
             f"(verirl never downloads; {type(exc).__name__})"
         ) from None
+
+
+def _has_text(p: Path) -> bool:
+    """Whether a text file holds anything but whitespace (read in blocks: the file may be large)."""
+    with open(p, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if block.strip():
+                return True
+    return False
+
+
+def _parse_error(p: Path, builder: str, exc: Exception) -> str:
+    """Where a JSON/JSONL/CSV file stops parsing: the first bad line, with its number."""
+    cause = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    if "corresponds to no data" in str(exc):  # a CSV with a header line only, say
+        return "no rows" + (" (a header line only)" if builder == "csv" else "")
+    if builder == "json":
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            first = fh.read(1 << 16).lstrip()
+        if p.suffix == ".json" and first.startswith("["):
+            try:
+                json.loads(p.read_text(encoding="utf-8"))
+            except ValueError as e:
+                return f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}"  # type: ignore[attr-defined]
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError as e:
+                    return f"line {n} is not valid JSON ({e.msg} at column {e.colno}): {line.strip()[:80]!r}"  # type: ignore[attr-defined]
+                if not isinstance(value, dict):
+                    return f"line {n} is a JSON {type(value).__name__}, not an object (one row per line): {line.strip()[:80]!r}"
+    return f"cannot be read as {builder.upper()}: {type(cause).__name__}: {str(cause)[:300]}"
 
 
 def save(ds: Any, path: str) -> None:

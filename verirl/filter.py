@@ -43,13 +43,14 @@ from typing import Any
 
 from verirl import curation as C
 from verirl import datasets_io  # sets the Hugging Face offline variables before `datasets` is imported
+from verirl import near_dedup as ND
 from verirl.keep_expr import KeepError, parse_keep
 
 TEXT_FIELDS = ("problem", "question", "prompt", "text")
 ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution", "constraints")
 COMPLETION_FIELDS = ("completion", "generation", "response", "output")
 ADDED = {
-    "dedup": ("duplicate_of", "near_duplicate_of", "near_similarity", "cluster_id"),
+    "dedup": ("duplicate_of", "near_duplicate_of", "near_similarity", "cluster_id", "conflicting_answer"),
     "decontaminate": ("contaminated", "contamination"),
     "verify": ("verdict", "verified"),
     "difficulty": ("attempts", "pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high", "difficulty_bucket"),
@@ -59,7 +60,7 @@ FLAG_FIELDS = {"benchmark": "string", "item": "string", "rule": "string", "share
                "ngram": "string", "similarity": "float64"}
 _COLUMN_TYPES = {
     "duplicate_of": "string", "near_duplicate_of": "string", "near_similarity": "float64", "cluster_id": "string",
-    "contaminated": "bool", "verdict": "string", "verified": "bool", "attempts": "int64", "pass_rate": "float64",
+    "conflicting_answer": "bool", "contaminated": "bool", "verdict": "string", "verified": "bool", "attempts": "int64", "pass_rate": "float64",
     "smoothed_pass_rate": "float64", "wilson_low": "float64", "wilson_high": "float64", "difficulty_bucket": "string",
 }
 
@@ -92,6 +93,49 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _child_pids() -> list[int]:
+    me = str(os.getpid())
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def reap_children(timeout: float = 10.0) -> None:
+    """Stop and wait for every child of this process before it exits with ``os._exit``.
+
+    multiprocessing's exit hook joins the pools' processes; its resource tracker (a child that
+    lives until its parent is gone) is stopped and waited for; any other child gets SIGTERM, then
+    SIGKILL at the deadline, and is reaped. Returns when no child is left running.
+    """
+    import multiprocessing.resource_tracker
+    import multiprocessing.util
+
+    multiprocessing.util._exit_function()  # what exit does for multiprocessing: release semaphores, join
+    with contextlib.suppress(Exception):
+        multiprocessing.resource_tracker._resource_tracker._stop()
+    deadline = time.monotonic() + timeout
+    sig = signal.SIGTERM
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        live = _child_pids()
+        if not live:
+            return
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for pid in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(0.05)
+
+
 def _feature(name: str) -> Any:
     from datasets import Value
 
@@ -113,6 +157,11 @@ class FilterOptions:
     answer_field: str | None = None
     completion_field: str | None = None
     rollouts_field: str = "rollouts"
+    decontaminate_fields: list[str] = field(default_factory=list)
+    dedup_numbers: str = "different"
+    against: str | None = None
+    engine: str = "local"
+    ray_address: str | None = None
     keep: str | None = None
     drop: bool = False
     num_proc: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -154,7 +203,11 @@ def resolve_benchmarks(specs: list[str], data_dir: Path, field_name: str | None)
         elif Path(spec).exists():
             out[Path(spec).stem] = C.load_items(spec, field_name)
         else:
-            raise ValueError(f"benchmark {spec!r}: not registered (verirl benchmarks add) and not a file")
+            raise ValueError(
+                f"benchmark {spec!r}: not a file, and not registered in the benchmark store "
+                f"{bench_dir(data_dir).resolve()} (VERIRL_DATA_DIR/benchmarks; `verirl benchmarks list` shows it): "
+                f"register it with `verirl benchmarks add {spec} FILE`, or give the file's path"
+            )
     return out
 
 
@@ -174,23 +227,76 @@ def _init_pool_process(named: dict[str, list[dict]]) -> None:
     _init_worker(named)
 
 
-def _text_work(args: tuple[list[str], bool, bool]) -> tuple[list[str], bytes, list[list[dict]] | None]:
-    texts, dedup, decon = args
-    hashes = [C.exact_hash(t) for t in texts] if dedup else []
-    digests = C.minhashes(texts) if (dedup or decon) else None
-    flags = [C.check_all(_BENCH, t, digests[i]) for i, t in enumerate(texts)] if decon else None
-    return hashes, (digests.tobytes() if dedup and digests is not None else b""), flags
+def row_work(texts: list[str], answers: list[Any] | None, extra: list[list[str]], dedup: bool, decon: bool,
+             bench: dict[str, C.Benchmark]) -> dict[str, Any]:
+    """The text checks of a batch of rows, the same in every engine: signatures for dedup
+    (:func:`verirl.near_dedup.sign`) and contamination flags of the text (and ``extra`` columns)."""
+    out: dict[str, Any] = {}
+    sig = ND.sign(texts, answers) if (dedup or decon) else None
+    if dedup and sig is not None:
+        out.update(sig)
+    if decon and sig is not None:
+        flags = [C.check_all(bench, t, sig["digest"][i]) for i, t in enumerate(texts)]
+        for col in extra:  # more text columns: flags of each, the dedup column's first
+            for i, t in enumerate(col):
+                seen = {(f["benchmark"], f["item"], f["rule"]) for f in flags[i]}
+                flags[i] += [f for f in C.check_all(bench, str(t or "")) if (f["benchmark"], f["item"], f["rule"]) not in seen]
+        out["flags"] = flags
+    return out
 
 
-def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what: str, needed: bool) -> str | None:
+def _text_work(args: tuple[list[str], list[Any] | None, list[list[str]], bool, bool]) -> dict[str, Any]:
+    texts, answers, extra, dedup, decon = args
+    return row_work(texts, answers, extra, dedup, decon, _BENCH)
+
+
+def _pick(cols: list[str], given: str | None, candidates: tuple[str, ...], what: str, needed: bool,
+          flag: str) -> str | None:
     if given:
         if given not in cols:
-            raise ValueError(f"no column {given!r} ({what}); columns: {cols}")
+            raise ValueError(f"no column {given!r} ({what}); name the {what} column with {flag}; columns: {cols}")
         return given
     found = next((c for c in candidates if c in cols), None)
     if found is None and needed:
-        raise ValueError(f"no {what} column (tried {list(candidates)}; name one with a flag); columns: {cols}")
+        raise ValueError(f"no {what} column (tried {list(candidates)}): name it with {flag}; columns: {cols}")
     return found
+
+
+#: Output extensions ``datasets_io.save`` writes; a name without one is a ``save_to_disk`` folder.
+OUT_EXTENSIONS = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def check_out_path(out_path: str) -> None:
+    """Refuse an output name whose extension names no format we write (``o.txt`` is not silently a folder)."""
+    suffix = Path(out_path).suffix
+    if suffix and suffix not in OUT_EXTENSIONS and not Path(out_path).is_dir():
+        raise ValueError(
+            f"--out {out_path}: unknown extension {suffix!r}; use {', '.join(OUT_EXTENSIONS)}, "
+            "or a name without an extension for a datasets folder (save_to_disk)"
+        )
+
+
+def _list_hint(column: str, row: int) -> str:
+    return (f"column {column!r} holds a list of completions (row {row}), but --verify grades one completion per row: "
+            f"for several rollouts per problem use --difficulty --rollouts-field {column} (pass-rate statistics), "
+            "or give one completion per row")
+
+
+def _refuse_list_completions(ds: Any, column: str | None) -> None:
+    """--verify on a list column would grade the list's Python text: refuse it before any work."""
+    if column is None:
+        return
+    feat = ds.features.get(column)
+    if type(feat).__name__ in ("List", "LargeList", "Sequence") or isinstance(feat, list):
+        raise ValueError(_list_hint(column, 0))
+    for i, v in enumerate(ds.select(range(min(len(ds), 20)))[column]):  # a CSV's JSON-encoded list
+        if isinstance(v, str) and v.lstrip().startswith("["):
+            try:
+                parsed = json.loads(v)
+            except ValueError:
+                continue
+            if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed):
+                raise ValueError(_list_hint(column, i))
 
 
 def _verify_item(completion: Any, answer: Any) -> dict[str, Any]:
@@ -227,19 +333,41 @@ class _Grader:
         self.pool.close()
 
 
-def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptions, procs: Any, grader: _Grader | None,
+def _shard(rows: dict[str, list], cols: dict[str, Any], opts: FilterOptions, procs: Any, grader: _Grader | None,
            first_row: int = 0) -> dict[str, Any]:
-    texts = [str(t or "") for t in rows[cols["text"]]]
-    res: dict[str, Any] = {"n": len(texts)}
+    import numpy as np
+
+    texts = [str(t or "") for t in rows[cols["text"]]] if cols["text"] else []
+    res: dict[str, Any] = {"n": len(next(iter(rows.values())))}
     if opts.dedup or opts.decontaminate:
+        answers = rows[cols["answer"]] if cols["answer"] else None
+        extra = [[str(t or "") for t in rows[c]] for c in cols["decon_extra"]]
         k = max(1, min(opts.num_proc, math.ceil(len(texts) / 256)))
         step = math.ceil(len(texts) / k)
-        parts = [(texts[i : i + step], opts.dedup, bool(opts.decontaminate)) for i in range(0, len(texts), step)]
+        parts = [(texts[i : i + step], answers[i : i + step] if answers is not None else None,
+                  [e[i : i + step] for e in extra], opts.dedup, bool(opts.decontaminate))
+                 for i in range(0, len(texts), step)]
         outs = procs.map(_text_work, parts) if procs is not None else [_text_work(p) for p in parts]
-        res["hashes"] = [h for o in outs for h in o[0]]
-        res["digests"] = b"".join(o[1] for o in outs)
-        res["flags"] = [f for o in outs for f in (o[2] or [])]
+        if opts.dedup:
+            res["hashes"] = [h for o in outs for h in o["hash"]]
+            res["digest"] = np.concatenate([o["digest"] for o in outs])
+            res["bands"] = np.concatenate([o["bands"] for o in outs])
+            res["numbers"] = np.concatenate([o["numbers"] for o in outs])
+            res["answers"] = np.concatenate([o["answer"] for o in outs])
+        if opts.decontaminate:
+            res["flags"] = [f for o in outs for f in o["flags"]]
+    res.update(grade_rows(rows, cols, opts, grader, first_row))
+    return res
+
+
+def grade_rows(rows: dict[str, list], cols: dict[str, Any], opts: FilterOptions, grader: _Grader | None,
+               first_row: int) -> dict[str, Any]:
+    """--verify and --difficulty of a batch of rows through a verifier pool (every engine)."""
+    res: dict[str, Any] = {}
     if opts.verify and grader is not None:
+        for i, c in enumerate(rows[cols["completion"]]):
+            if isinstance(c, list | tuple):
+                raise ValueError(_list_hint(cols["completion"], first_row + i))
         res["verdicts"] = grader.verdicts(list(zip(rows[cols["completion"]], rows[cols["answer"]], strict=True)))
     if opts.difficulty:
         outcomes: list[list[bool] | None] = []
@@ -271,7 +399,7 @@ def _shard(rows: dict[str, list], cols: dict[str, str | None], opts: FilterOptio
 
 def _fingerprint(ds: Any, opts: FilterOptions, input_path: str) -> str:
     o = asdict(opts)
-    for k in ("num_proc", "progress", "keep", "drop"):  # do not change per-row results
+    for k in ("num_proc", "progress", "keep", "drop", "engine", "ray_address"):  # do not change per-row results
         o.pop(k)
     raw = json.dumps({"input": getattr(ds, "_fingerprint", None) or input_path, "rows": len(ds), "opts": o}, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
@@ -306,41 +434,99 @@ def run_filter(
         return _run(input_path, out_path, opts, data_dir, on_progress, should_stop)
 
 
-def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None,
-         on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
-    import numpy as np
+@dataclass
+class Plan:
+    """A checked run: the dataset, the columns each check reads, the benchmarks, the keep expression."""
 
-    from verirl.datasets_io import load, save
+    input_path: str
+    out_path: str
+    opts: FilterOptions
+    ds: Any
+    cols: dict[str, Any]
+    named: dict[str, list[dict]]
+    keep_expr: Any
+    t0: float
+
+
+def _plan(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None) -> Plan:
+    from verirl.datasets_io import load
 
     t0 = time.perf_counter()
+    check_out_path(out_path)
+    if opts.engine not in ("local", "ray"):
+        raise ValueError(f"--engine {opts.engine!r}: use local or ray")
+    if opts.dedup_numbers not in ("same", "different"):
+        raise ValueError(f"--dedup-numbers {opts.dedup_numbers!r}: use same or different")
     keep_expr = parse_keep(opts.keep) if opts.keep else None  # refused before any work is done
     if not (opts.dedup or opts.decontaminate or opts.verify or opts.difficulty or opts.keep):
         raise ValueError("nothing to do: give --dedup, --decontaminate, --verify, --difficulty or --keep")
+    if opts.against and not opts.dedup:
+        raise ValueError("--against dedups against an earlier output: give --dedup too")
     ds = load(input_path)
     colnames = list(ds.column_names)
     cols = {
-        "text": _pick(colnames, opts.text_field, TEXT_FIELDS, "problem text", opts.dedup or bool(opts.decontaminate)),
-        "id": _pick(colnames, opts.id_field, ("id",), "id", False),
-        "answer": _pick(colnames, opts.answer_field, ANSWER_FIELDS, "answer", opts.verify),
-        "completion": _pick(colnames, opts.completion_field, COMPLETION_FIELDS, "completion", opts.verify),
-        "rollouts": _pick(colnames, opts.rollouts_field, (), "rollouts", True) if opts.difficulty else None,
+        "text": _pick(colnames, opts.text_field, TEXT_FIELDS, "problem text", opts.dedup or bool(opts.decontaminate),
+                      "--text-field"),
+        "id": _pick(colnames, opts.id_field, ("id",), "id", False, "--id-field"),
+        "answer": _pick(colnames, opts.answer_field, ANSWER_FIELDS, "answer", opts.verify, "--answer-field"),
+        "completion": _pick(colnames, opts.completion_field, COMPLETION_FIELDS, "completion", opts.verify,
+                            "--completion-field"),
+        "rollouts": _pick(colnames, opts.rollouts_field, (), "rollouts", True, "--rollouts-field")
+        if opts.difficulty else None,
+        "decon_extra": [],
     }
+    for c in opts.decontaminate_fields:
+        _pick(colnames, c, (), "text to decontaminate", True, "--decontaminate-fields")
+        if c != cols["text"]:
+            cols["decon_extra"].append(c)
+    if opts.verify:
+        _refuse_list_completions(ds, cols["completion"])
     wanted = [k for k in ADDED if (k == "decontaminate" and opts.decontaminate) or (k != "decontaminate" and getattr(opts, k))]
     clash = sorted({c for k in wanted for c in ADDED[k]} & set(colnames))
     if clash:
         raise ValueError(f"the dataset already has columns {clash} that verirl filter adds; rename them first")
+    if keep_expr is not None:  # refused before the work, not after it
+        unknown = sorted(keep_expr.columns - set(colnames) - {c for k in wanted for c in ADDED[k]})
+        if unknown:
+            raise KeepError(f"--keep names columns the dataset does not have: {unknown}{_added_hint(unknown)}; "
+                            f"columns: {colnames}")
     named = resolve_benchmarks(opts.decontaminate, data_dir or Path("./data"), opts.bench_field) if opts.decontaminate else {}
+    return Plan(str(input_path), str(out_path), opts, ds, cols, named, keep_expr, t0)
 
-    work = Path(str(out_path) + ".work")
-    fp = _fingerprint(ds, opts, input_path)
+
+def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None,
+         on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    plan = _plan(input_path, out_path, opts, data_dir)
+    if opts.engine == "ray":
+        raise ValueError("--engine ray is not built yet (issue 23 item 1): use --engine local")
+    else:
+        results, work = _run_local(plan, on_progress, should_stop)
+    summary = finish(plan, results)
+    if work is not None:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def _run_local(plan: Plan, on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> tuple[dict, Path]:
+    """Checkpointed shards on all cores; digests and band keys spilled to memory-mapped files."""
+    import numpy as np
+
+    ds, opts, cols = plan.ds, plan.opts, plan.cols
+    work = Path(plan.out_path + ".work")
+    fp = _fingerprint(ds, opts, plan.input_path)
     manifest = work / "manifest.json"
     if work.exists() and (not manifest.exists() or json.loads(manifest.read_text()).get("fingerprint") != fp):
         shutil.rmtree(work)  # another input or other options: start over
     work.mkdir(parents=True, exist_ok=True)
     if not manifest.exists():
-        manifest.write_text(json.dumps({"fingerprint": fp, "input": str(input_path), "rows": len(ds)}))
+        manifest.write_text(json.dumps({"fingerprint": fp, "input": plan.input_path, "rows": len(ds)}))
 
     n = len(ds)
+    spill = {}
+    if opts.dedup:
+        for name, width, dtype in (("digest", C.NUM_PERM, np.uint32), ("bands", C.BANDS, np.uint64)):
+            f = work / f"{name}.npy"
+            spill[name] = np.lib.format.open_memmap(f, mode="r+" if f.exists() else "w+", dtype=dtype, shape=(n, width))
     n_shards = max(1, math.ceil(n / opts.shard_size))
     done = {k for k in range(n_shards) if (work / f"shard-{k:06d}.pkl").exists()}
     resumed_rows = sum(min(opts.shard_size, n - k * opts.shard_size) for k in done)
@@ -355,10 +541,10 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     try:
         if needs_text and opts.num_proc > 1 and len(done) < n_shards:
             procs = multiprocessing.get_context("spawn").Pool(
-                opts.num_proc, initializer=_init_pool_process, initargs=(named,)
+                opts.num_proc, initializer=_init_pool_process, initargs=(plan.named,)
             )
         else:
-            _init_worker(named)
+            _init_worker(plan.named)
         if (opts.verify or opts.difficulty) and len(done) < n_shards:
             grader = _Grader(opts.num_proc, opts.item_timeout_s)
         for k in range(n_shards):
@@ -366,8 +552,11 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
                 continue
             if should_stop is not None and should_stop():
                 raise Interrupted(signal.SIGTERM)
-            rows = ds[k * opts.shard_size : (k + 1) * opts.shard_size]
-            res = _shard(rows, cols, opts, procs, grader, k * opts.shard_size)
+            lo = k * opts.shard_size
+            res = _shard(ds[lo : lo + opts.shard_size], cols, opts, procs, grader, lo)
+            for name, mm in spill.items():  # on disk before the shard counts as done
+                mm[lo : lo + res["n"]] = res.pop(name)
+                mm.flush()
             _atomic_pickle(res, work / f"shard-{k:06d}.pkl")
             bar.update(res["n"])
             rows_done += res["n"]
@@ -391,6 +580,81 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     # Safe: these shard files were written by _atomic_pickle above (or by an earlier run of this
     # command) in the caller's own OUTPUT.work folder; no caller or model data is unpickled as code.
     shards = [pickle.loads((work / f"shard-{k:06d}.pkl").read_bytes()) for k in range(n_shards)]
+    results: dict[str, Any] = {"resumed_rows": resumed_rows}
+    if opts.dedup:
+        results["hashes"] = [h for s in shards for h in s["hashes"]]
+        results["numbers"] = np.concatenate([s["numbers"] for s in shards])
+        results["answers"] = np.concatenate([s["answers"] for s in shards])
+        results["digest"] = np.load(work / "digest.npy", mmap_mode="r")
+        results["bands"] = np.load(work / "bands.npy", mmap_mode="r")
+    for key in ("flags", "verdicts", "outcomes"):
+        if key in shards[0]:
+            results[key] = [x for s in shards for x in s[key]]
+    return results, work
+
+
+def _against(plan: Plan) -> dict[str, Any]:
+    """Signatures of an earlier output's rows (``--against``): they come before the new rows."""
+    from verirl.datasets_io import load
+
+    old = load(plan.opts.against)
+    col = plan.cols["text"] if plan.cols["text"] in old.column_names else _pick(
+        list(old.column_names), None, TEXT_FIELDS, f"problem text of --against {plan.opts.against}", True, "--text-field")
+    ans = plan.cols["answer"] if plan.cols["answer"] in old.column_names else None
+    idc = plan.cols["id"] if plan.cols["id"] in old.column_names else None
+    texts = [str(t or "") for t in old[col]]
+    sig = ND.sign(texts, old[ans] if ans else None)
+    sig["ids"] = [str(x) for x in old[idc]] if idc else [f"{plan.opts.against}#{i}" for i in range(len(old))]
+    return sig
+
+
+def dedup_columns(plan: Plan, results: dict[str, Any], ids: list[str]) -> tuple[dict[str, list], dict[str, Any]]:
+    """The dedup columns from the signatures (and the Ray engine's edges, when it computed them)."""
+    import numpy as np
+
+    n = len(ids)
+    hashes, numbers, answers = results["hashes"], results["numbers"], results["answers"]
+    all_ids = ids
+    m = 0
+    edges = results.get("edges")
+    if plan.opts.against:
+        old = _against(plan)
+        m = len(old["ids"])
+        all_ids = old["ids"] + ids
+        hashes = old["hash"] + list(hashes)
+        numbers = np.concatenate([old["numbers"], numbers])
+        answers = np.concatenate([old["answer"], answers])
+        digest = np.concatenate([old["digest"], results["digest"]])
+        bands = np.concatenate([old["bands"], results["bands"]])
+        edges = None
+    else:
+        digest, bands = results.get("digest"), results.get("bands")
+    total = m + n
+    if edges is None:
+        first: dict[str, int] = {}
+        reps = [i for i, h in enumerate(hashes) if first.setdefault(h, i) == i]
+        edges = ND.local_edges(digest, bands, numbers, reps, plan.opts.threshold, plan.opts.dedup_numbers)
+    cl = ND.clusters(total, hashes, answers, *edges)
+    rows = np.arange(m, total)
+    dup, near = cl["dup_of"][rows], cl["near_of"][rows]
+    cols = {
+        "duplicate_of": [all_ids[j] if j >= 0 else None for j in dup],
+        "near_duplicate_of": [all_ids[j] if j >= 0 else None for j in near],
+        "near_similarity": [float(cl["near_sim"][m + i]) if near[i] >= 0 else None for i in range(n)],
+        "cluster_id": [all_ids[j] for j in cl["root"][rows]],
+        "conflicting_answer": [bool(x) for x in cl["conflict"][rows]],
+    }
+    info = {"against_rows": m, "seen_before": int(np.count_nonzero((np.maximum(dup, near) >= 0) & (cl["root"][rows] < m)))}
+    return cols, info
+
+
+def finish(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
+    """From the per-row results of any engine: the added columns, the kept rows, the output, the
+    summary, ``removed.jsonl`` and ``report.html``. Deterministic: the same results, the same files."""
+    from verirl import curation_report
+    from verirl.datasets_io import save
+
+    ds, opts, cols, n = plan.ds, plan.opts, plan.cols, len(plan.ds)
     ids = [str(x) for x in ds[cols["id"]]] if cols["id"] else [str(i) for i in range(n)]
     texts = ds[cols["text"]] if cols["text"] else None
     new: dict[str, list] = {}
@@ -405,51 +669,35 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
         if len(ex) < 3:
             ex.append({"row": i, "id": ids[i], "text": (str(texts[i])[:160] if texts is not None else None), **extra})
 
+    dedup_info: dict[str, Any] = {}
     if opts.dedup:
-        hashes = [h for s in shards for h in s["hashes"]]
-        digests = np.frombuffer(b"".join(s["digests"] for s in shards), dtype=np.uint32).reshape(n, C.NUM_PERM)
-        first: dict[str, int] = {}
-        index = C.LSHIndex(matrix=digests)
-        cluster: list[str] = []
-        dup, near, sim = [None] * n, [None] * n, [None] * n
+        dcols, dedup_info = dedup_columns(plan, results, ids)
+        new.update(dcols)
         for i in range(n):
-            h = hashes[i]
-            if h in first:
-                j = first[h]
-                dup[i] = ids[j]
-                cluster.append(cluster[j])
-                note("duplicate", i, of=ids[j])
-                continue
-            first[h] = i
-            keys = C.band_ints(digests[i])
-            hits = index.query(digests[i], opts.threshold, keys)
-            if hits:
-                j, s = hits[0]
-                near[i], sim[i] = ids[j], round(s, 4)
-                cluster.append(cluster[j])
-                note("near_duplicate", i, of=ids[j], similarity=round(s, 4))
-            else:
-                cluster.append(ids[i])
-            index.add(i, digests[i], keys)
-        new.update(duplicate_of=dup, near_duplicate_of=near, near_similarity=sim, cluster_id=cluster)
+            if dcols["duplicate_of"][i] is not None:
+                note("duplicate", i, of=dcols["duplicate_of"][i])
+            elif dcols["near_duplicate_of"][i] is not None:
+                note("near_duplicate", i, of=dcols["near_duplicate_of"][i], similarity=dcols["near_similarity"][i])
+            if dcols["conflicting_answer"][i]:
+                note("conflicting_answer", i, of=dcols["duplicate_of"][i])
+    by_bench: Counter[str] = Counter()
     if opts.decontaminate:
-        flags = [f for s in shards for f in s["flags"]]
+        flags = results["flags"]
         new["contaminated"] = [bool(f) for f in flags]
         new["contamination"] = [[{k: x.get(k) for k in FLAG_FIELDS} for x in f] for f in flags]
-        by_bench: Counter[str] = Counter()
         for i, f in enumerate(flags):
             if f:
                 note("contaminated", i, benchmark=f[0]["benchmark"], item=f[0]["item"], rule=f[0]["rule"])
                 by_bench.update({x["benchmark"] for x in f})
     if opts.verify:
-        verdicts = [v for s in shards for v in s["verdicts"]]
+        verdicts = results["verdicts"]
         new["verdict"] = verdicts
         new["verified"] = [v == "correct" for v in verdicts]
         for i, v in enumerate(verdicts):
             if v != "correct":
                 note(f"not_verified:{v}", i)
     if opts.difficulty:
-        stats = [C.difficulty(len(o or []), sum(o or [])) for s in shards for o in s["outcomes"]]
+        stats = [C.difficulty(len(o or []), sum(o or [])) for o in results["outcomes"]]
         new["attempts"] = [d["attempts"] for d in stats]
         for k in ("pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high"):
             new[k] = [d[k] for d in stats]
@@ -459,49 +707,62 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
         ds = ds.add_column(name, values, feature=_feature(name))
     # Each dropped row counts once, under the first reason: a flag of the checks (--drop), else --keep.
     reasons: Counter[str] = Counter()
-    keep_mask = [True] * n
+    why: list[str | None] = [None] * n
     if opts.drop:
         for i in range(n):
             if row_flags[i]:
-                keep_mask[i] = False
-                reasons[row_flags[i][0]] += 1
-    if keep_expr is not None:
-        unknown = sorted(keep_expr.columns - set(ds.column_names))
-        if unknown:
-            raise KeepError(f"--keep names columns the dataset does not have: {unknown}; columns: {list(ds.column_names)}")
-        for i, row in enumerate(ds):
-            if keep_mask[i] and not keep_expr(row):
-                keep_mask[i] = False
-                reasons["keep"] += 1
+                why[i] = row_flags[i][0]
+    if plan.keep_expr is not None:
+        from verirl.keep_expr import keep_mask
+
+        mask = keep_mask(plan.keep_expr, ds)
+        for i in range(n):
+            if why[i] is None and not mask[i]:
+                why[i] = "keep"
                 ex = examples.setdefault("keep", [])
                 if len(ex) < 3:
                     ex.append({"row": i, "id": ids[i], "text": (str(texts[i])[:160] if texts is not None else None)})
-    kept = [i for i in range(n) if keep_mask[i]]
+    kept = [i for i in range(n) if why[i] is None]
+    reasons.update(w for w in why if w is not None)
     if len(kept) < n:
         ds = ds.select(kept)
-    save(ds, out_path)
+    save(ds, plan.out_path)
     summary = {
-        "input": str(input_path),
-        "output": str(out_path),
+        "input": plan.input_path,
+        "output": plan.out_path,
         "rows": n,
         "kept": len(kept),
         "dropped": n - len(kept),
         "reasons": dict(sorted(reasons.items())),
         "flags": dict(sorted(flag_counts.items())),
         "examples": examples,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "resumed_rows": resumed_rows,
+        "seconds": round(time.perf_counter() - plan.t0, 3),
+        "resumed_rows": results.get("resumed_rows", 0),
+        "engine": opts.engine,
         "options": {k: v for k, v in asdict(opts).items() if k != "progress"},
     }
+    if opts.dedup:
+        summary["dedup"] = dedup_info
     if opts.decontaminate:
         summary["contaminated_by_benchmark"] = dict(sorted(by_bench.items()))
     if opts.verify:
         summary["verdicts"] = dict(Counter(new["verdict"]))
     if opts.difficulty:
         summary["buckets"] = dict(Counter(new["difficulty_bucket"]))
-    Path(str(out_path) + ".summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    shutil.rmtree(work, ignore_errors=True)
+    Path(plan.out_path + ".summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    curation_report.write_removed(plan.out_path, ids, why, row_flags)
+    curation_report.write_report(plan.out_path, summary, ids, texts, new, row_flags)
     return summary
+
+
+_CHECK_FLAGS = {"dedup": "--dedup", "decontaminate": "--decontaminate BENCH", "verify": "--verify",
+                "difficulty": "--difficulty"}
+
+
+def _added_hint(unknown: list[str]) -> str:
+    """`` (pass_rate is added by --difficulty)`` for columns a check adds when it runs."""
+    hints = [f"{c} is added by {_CHECK_FLAGS[k]}" for c in unknown for k, added in ADDED.items() if c in added]
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:

@@ -220,3 +220,144 @@ def _compare(op: ast.cmpop, left: Any, right: Any) -> bool:
         return bool(_CMP[type(op)](left, right))
     except TypeError:
         return False
+
+
+# --------------------------------------------------------------------------- vectorized
+
+class _NotVectorizable(Exception):
+    """The expression meets a case Arrow decides differently (mixed types): rows are checked one by one."""
+
+
+def keep_mask(expr: KeepExpr, ds: Any) -> list[bool]:
+    """Which rows of a ``datasets.Dataset`` the expression keeps.
+
+    The same checked tree is compiled to ``pyarrow.compute`` over whole columns (no per-row
+    interpreter): every comparison with a null is false before ``not`` sees it, as row by row.
+    Where Arrow would decide otherwise (a comparison of a string column with a number, a list
+    column's truth), the rows are checked one by one by :meth:`KeepExpr.__call__`; the answer is the same.
+    """
+    table = None
+    if getattr(ds, "_indices", None) is None:
+        with _suppress_arrow():
+            table = ds.data.table
+    if table is not None:
+        try:
+            out = _arrow(expr.tree.body, table)
+            import pyarrow as pa
+
+            if isinstance(out, pa.Scalar):
+                return [bool(out.as_py())] * table.num_rows
+            return out.to_numpy(zero_copy_only=False).astype(bool).tolist()
+        except _NotVectorizable:
+            pass
+        except Exception as exc:  # noqa: BLE001 - an Arrow type error: the row interpreter decides
+            if type(exc).__module__.split(".")[0] != "pyarrow":
+                raise
+    return [expr(row) for row in ds]
+
+
+def _suppress_arrow() -> Any:
+    import contextlib
+
+    return contextlib.suppress(AttributeError)
+
+
+def _arrow(node: ast.AST, table: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(node, ast.BoolOp):
+        parts = [_truth_arrow(_arrow(v, table)) for v in node.values]
+        fn = pc.and_ if isinstance(node.op, ast.And) else pc.or_
+        out = parts[0]
+        for p in parts[1:]:
+            out = fn(out, p)
+        return out
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return pc.invert(_truth_arrow(_arrow(node.operand, table)))
+        v = node.operand.value  # type: ignore[attr-defined]
+        return pa.scalar(-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.Compare):
+        left = _arrow(node.left, table)
+        out = None
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.Is | ast.IsNot):
+                r = pc.is_null(left) if isinstance(op, ast.Is) else pc.is_valid(left)
+                right = None
+            elif isinstance(op, ast.In | ast.NotIn):
+                if not isinstance(right_node, ast.List | ast.Tuple) or isinstance(left, pa.Scalar):
+                    raise _NotVectorizable
+                values = [_literal(e) for e in right_node.elts]
+                if any(isinstance(v, bool) for v in values) != pa.types.is_boolean(left.type) and values:
+                    raise _NotVectorizable  # Python: True == 1; Arrow: no
+                r = pc.fill_null(pc.is_in(left, value_set=pa.array(values)), False) if values else \
+                    pa.array([False] * len(left))
+                if isinstance(op, ast.NotIn):
+                    r = pc.invert(r)
+                right = None
+            else:
+                right = _arrow(right_node, table)
+                _same_kind(left, right)
+                name = {ast.Eq: "equal", ast.NotEq: "not_equal", ast.Lt: "less", ast.LtE: "less_equal",
+                        ast.Gt: "greater", ast.GtE: "greater_equal"}[type(op)]
+                r = pc.fill_null(getattr(pc, name)(left, right), False)
+            out = r if out is None else pc.and_(out, r)
+            if right is None and op is not node.ops[-1]:
+                raise _NotVectorizable  # a chain through `in`/`is`: rare, row by row
+            left = right
+        return out
+    if isinstance(node, ast.Name):
+        if node.id not in table.column_names:
+            return pa.scalar(None)
+        return table.column(node.id)
+    if isinstance(node, ast.Constant):
+        return pa.scalar(node.value)
+    raise _NotVectorizable
+
+
+def _literal(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant):
+        v = node.operand.value
+        return -v if isinstance(node.op, ast.USub) else v
+    raise _NotVectorizable
+
+
+def _kind(t: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return "number"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_null(t):
+        return "null"
+    return "other"
+
+
+def _same_kind(left: Any, right: Any) -> None:
+    kinds = {_kind(left.type), _kind(right.type)} - {"null"}
+    if len(kinds) > 1 or "other" in kinds:
+        raise _NotVectorizable
+
+
+def _truth_arrow(v: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(v, pa.Scalar):
+        return pa.scalar(bool(v.as_py()))
+    k = _kind(v.type)
+    if k == "bool":
+        return pc.fill_null(v, False)
+    if k == "number":
+        return pc.fill_null(pc.not_equal(v, 0), False)
+    if k == "string":
+        return pc.fill_null(pc.greater(pc.utf8_length(v), 0), False)
+    if k == "null":
+        return pc.fill_null(pc.is_valid(v), False)
+    raise _NotVectorizable
