@@ -264,3 +264,16 @@ def test_assert_test_with_check_but_no_entry_point_is_an_item_error(embedded_ser
     res = r.json()["results"][1]
     assert res["verdict"] == "error" and res["reward"] is None, res
     assert res["details"]["error"]["field"] == "items[1].tests.entry_point", res["details"]
+
+
+def test_a_completion_over_the_cap_is_incorrect_too_long_never_a_null_reward(embedded_server):
+    # issue 19: over 200,000 characters was a per-item error (null reward), a 422 when alone
+    long = "Let me think. " * 15_000 + "\\boxed{2}"
+    for body in ({"items": [{"completion": long, "answer": "2", "options": {"reward": "dapo"}}]},
+                 {"items": [{"completion": long, "answer": "2", "options": {"reward": "dapo"}}, GOOD]}):
+        r = httpx.post(embedded_server + "/v1/score", json=body, timeout=60)
+        assert r.status_code == 200, r.text
+        res = r.json()["results"][0]
+        assert (res["verdict"], res["details"]["reason"], res["reward"]) == ("incorrect", "too_long", -1.0), res
+    one = httpx.post(embedded_server + "/get_reward", json={"query": [long], "labels": ["2"]}, timeout=60)
+    assert one.status_code == 200 and one.json()["rewards"] == [0.0], one.text

@@ -76,9 +76,9 @@ def prepare_items(
             data = item.model_dump(exclude_none=True, exclude={"options"})
             data["options"] = opts
             if len(item.completion) > max_completion_chars:
-                raise InvalidInput(
-                    f"completion longer than {max_completion_chars} characters", field=f"{prefix}.completion"
-                )
+                # the model's doing, never a null reward: graded incorrect (reason too_long), not read
+                data["too_long"] = {"chars": len(item.completion), "max": max_completion_chars}
+                data["completion"] = ""
             if item.task in ("math", "code") and isinstance(data.get("answer"), list):
                 raise InvalidInput("a list of answers is for qa items only", field=f"{prefix}.answer")
             if item.task == "math":

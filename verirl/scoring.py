@@ -108,7 +108,12 @@ def score_item(item: dict) -> dict:
     grader = _GRADERS.get(item.get("task", "math"))
     if grader is None:
         return failure_result(item, "error", f"unknown task {item.get('task')!r}")
-    verdict, extracted, details, accuracy = grader(item, opts)
+    if item.get("too_long"):  # over the service's completion cap (VERIRL_MAX_COMPLETION_CHARS): the model's, not ours
+        n = item["too_long"]
+        verdict, extracted, accuracy = "incorrect", None, 0.0
+        details = {"reason": "too_long", "message": f"the completion has {n['chars']} characters; at most {n['max']} are graded"}
+    else:
+        verdict, extracted, details, accuracy = grader(item, opts)
     if verdict in FAILURE_VERDICTS:
         out = failure_result(item, verdict, details.get("error", verdict))
         out["details"].update(details)
