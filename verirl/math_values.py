@@ -95,7 +95,7 @@ def _sympy_syntax(s: str) -> str:
     Read as text, never evaluated: ``Eq(a, b)`` with one top-level comma becomes ``a = b``
     and ``**`` becomes ``^``; anything else is left alone.
     """
-    m = _EQ_CALL.match(s)
+    m = _EQ_CALL.match(s.replace("\\left(", "(").replace("\\right)", ")")) if "Eq" in s else None
     if m:
         sides = split_top(m.group(1))
         if len(sides) == 2 and all(sides):
