@@ -167,6 +167,72 @@ def test_client_is_fork_safe_with_os_fork(embedded_server: str) -> None:
     assert c.score([{"completion": "\\boxed{2}", "answer": "2"}])["results"][0]["reward"] == 1.0
 
 
+def _child_scores(c, k: int) -> int | None:
+    """Fork; the child scores through ``c`` and reports 0 (ok) or 2 on a pipe. The child's code, or
+    None if it sent nothing within a minute (blocked: it is killed)."""
+    import os
+    import select
+    import signal
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 2
+        try:
+            code = 0 if c.score([{"completion": f"\\boxed{{{k}}}", "answer": str(k)}])["results"][0]["reward"] == 1.0 else 2
+        finally:
+            os.write(w, bytes([code]))
+            os._exit(0)
+    os.close(w)
+    try:
+        if not select.select([r], [], [], 60)[0]:
+            os.kill(pid, signal.SIGKILL)
+            return None
+        return os.read(r, 1)[0]
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+
+
+def test_client_forked_while_another_thread_makes_its_first_call(embedded_server: str) -> None:
+    """The fork lands while another thread holds the client's lock (its first call is building
+    the pool): the child gets a lock and a pool of its own and scores; the parent's thread too."""
+    import threading
+
+    from verirl import Client
+
+    c = Client(embedded_server)
+    in_call, release = threading.Event(), threading.Event()
+    result: list[float] = []
+
+    def first_call() -> None:
+        with c._pid_lock:  # where the first call of this thread is when the other thread forks
+            in_call.set()
+            release.wait()
+        result.append(c.score([{"completion": "\\boxed{5}", "answer": "5"}])["results"][0]["reward"])
+
+    t = threading.Thread(target=first_call)
+    t.start()
+    in_call.wait()
+    try:
+        assert _child_scores(c, 7) == 0
+    finally:
+        release.set()
+        t.join()
+    assert result == [1.0]
+
+    # and forks racing real first calls, on fresh clients, many times
+    codes = []
+    for k in range(20):
+        fresh = Client(embedded_server)
+        t = threading.Thread(target=fresh.score, args=([{"completion": "\\boxed{1}", "answer": "1"}],))
+        t.start()
+        codes.append(_child_scores(fresh, k))
+        t.join()
+    assert codes == [0] * 20
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_client_is_fork_safe_with_multiprocessing(embedded_server: str, method: str) -> None:
     import multiprocessing

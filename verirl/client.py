@@ -31,6 +31,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,6 +163,24 @@ class _Base:
         return body
 
 
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # every Client of this process, for the fork handler below
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: every client's lock and pool anew.
+
+    Another thread of the parent may have held a client's lock (making its first call) at the
+    moment of the fork; that thread does not exist in the child, so the lock would never be
+    released. The pool is dropped, not closed: its sockets are the parent's.
+    """
+    for c in list(_LIVE):
+        c._pid_lock = threading.Lock()
+        c._http_client, c._pid = None, -1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Client(_Base):
     """Synchronous client; one pooled ``httpx.Client`` per process. Thread-safe and fork-safe."""
 
@@ -170,6 +189,7 @@ class Client(_Base):
         self._pid = -1
         self._http_client: httpx.Client | None = None
         self._pid_lock = threading.Lock()
+        _LIVE.add(self)
 
     @property
     def _http(self) -> httpx.Client:
