@@ -11,7 +11,7 @@ fi
 if ! docker info >/dev/null 2>&1; then
     echo "ci: image build skipped: no Docker engine answers (start dockerd to build the image)"; exit 0
 fi
-if ! docker image inspect "$base" >/dev/null 2>&1 && ! docker pull -q "$base" >/dev/null 2>&1; then
+if ! docker image inspect "$base" >/dev/null 2>&1 && ! timeout 120 docker pull -q "$base" >/dev/null 2>&1; then
     echo "ci: image build skipped: base image $base is neither local nor pullable (set VERIRL_BASE_IMAGE to a mirror)"; exit 0
 fi
 echo "ci: building the image with the legacy builder from $base"
