@@ -183,6 +183,17 @@ def test_run_code_memory_limit_above_the_item_maximum_is_a_422(embedded_server):
     assert ok["status"] == "Success"
 
 
+def test_run_code_files_outside_the_working_directory_are_a_422_naming_them(embedded_server):
+    # the outside attack of 2026-12-05: "../../x" in files was dropped without a word
+    for field, value in (("files", {"../../x": "eA=="}), ("files", {"": "eA=="}), ("fetch_files", ["a/../../etc/passwd"])):
+        r = httpx.post(embedded_server + "/run_code", json={"language": "python", "code": "print(1)", field: value}, timeout=60)
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["field"].startswith(field) and "working directory" in err["message"], err
+    ok = _run_code(embedded_server, code="print(open('d/x').read())", files={"d/x": "aGk="})
+    assert ok["status"] == "Success" and ok["run_result"]["stdout"] == "hi\n", ok
+
+
 def test_run_code_sees_only_its_own_cgroup_root(embedded_server):
     out = _run_code(embedded_server, code="print(open('/proc/self/cgroup').read())")
     lines = [ln for ln in out["run_result"]["stdout"].splitlines() if ln]

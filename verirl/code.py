@@ -568,8 +568,11 @@ def run_code(req: dict) -> dict:
             lang = replace(lang, compile_limits={**lang.compile_limits, "cpu_time_s": float(req.get("compile_timeout") or 10), "wall_time_s": float(req.get("compile_timeout") or 10)})
         with sb.submission(lang, req["code"], lim) as sub:
             for path, b64 in (req.get("files") or {}).items():
-                rel = _work_path(path)
-                if b64 is None or rel is None:
+                rel = work_path(path)
+                if rel is None:
+                    resp.update(status="SandboxError", message=f"files[{path!r}]: the path is not inside the working directory")
+                    return resp
+                if b64 is None:
                     continue
                 dst = sub.work / rel
                 try:
@@ -589,7 +592,7 @@ def run_code(req: dict) -> dict:
                     resp["status"] = "SandboxError" if sub.compile_result.status == "sandbox_error" else "Failed"
                     return resp
             links = sorted({str(p).strip("/").split("/")[0] for p in [*(req.get("files") or {}), *(req.get("fetch_files") or [])]
-                            if str(p).startswith("/") and _work_path(p)} - {"work", "tmp"})
+                            if str(p).startswith("/") and work_path(p)} - {"work", "tmp"})
             for name in links:  # the directory /NAME links to
                 (sub.work / name).mkdir(mode=0o755, exist_ok=True)
                 (sub.work / name).chmod(0o755)
@@ -607,7 +610,7 @@ def run_code(req: dict) -> dict:
     return resp
 
 
-def _work_path(path: str) -> str | None:
+def work_path(path: str) -> str | None:
     """Where a SandboxFusion ``files``/``fetch_files`` path lives in the run's working directory:
     relative paths keep their directories; absolute ones are taken under the working directory
     (``/work/x`` is ``x``; another absolute path ``/a/b`` is ``a/b``, which the program also sees at
@@ -631,7 +634,7 @@ def _fetch(work, paths: list) -> dict[str, str]:
     out: dict[str, str] = {}
     left = FETCH_CAP
     for path in paths:
-        rel = _work_path(path)
+        rel = work_path(path)
         if rel is None:
             continue
         f = work / rel

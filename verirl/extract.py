@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 DEFAULT_STRATEGIES: tuple[str, ...] = ("boxed", "answer_tag", "final_answer", "answer_line")
 
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
 _BOX = re.compile(r"\\(?:boxed|fbox)(\s*)")
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+_BRACE_TOKEN = re.compile(r"\\[\s\S]|[{}]")
+_TAG_OPEN = re.compile(r"<answer>", re.IGNORECASE)
+_TAG_CLOSE = re.compile(r"</answer>", re.IGNORECASE)
 # "the final answer is X" and its translations: the phrase commits to what follows.
 _FINAL = re.compile(
     r"(?:\bfinal\s+answer\s*(?:(?:is|was|will\s+be|would\s+be)\s*[:=：]?|[:=：]|(?=\*\*|\s*\n|\s*\$|\s*\\\(|\s*\\boxed))"
@@ -48,11 +51,11 @@ _FINAL = re.compile(
 _STRONG_FINAL = re.compile(r"\bfinal\s+answer\s*(?:is|was)?\s*[:=：]?", re.IGNORECASE)
 # "Answer: X" at a line start or after a sentence (markdown allowed), GSM8K "#### X", translations.
 _LINE = re.compile(
-    r"(?:(?:^|(?<=[.!?。])\s|(?<=\*\*)|(?<=\n))[ \t>*_#]*"
+    r"(?:(?:^|(?<=[.!?。])\s|(?<=\*\*)|(?<=\n))[ \t>*_#]{0,16}"  # bounded: "**" * 80000 stays linear
     r"(?:final\s+answer|answer|r[ée]ponse(?:\s+finale)?|antwort|respuesta|ответ|答案)"
-    r"[ \t*_]*(?:[:：]|\*\*\s*[:：])[ \t]*"
-    r"|^[ \t]*####[ \t]*:?[ \t]*"
-    r"|^[ \t*]*(?:final\s+)?answer[ \t*]*(?=\$|\\\(|\\\[))",
+    r"[ \t*_]{0,16}(?:[:：]|\*\*\s*[:：])[ \t]*"
+    r"|^[ \t]{0,16}####[ \t]*:?[ \t]*"
+    r"|^[ \t*]{0,16}(?:final\s+)?answer[ \t*]{0,16}(?=\$|\\\(|\\\[))",
     re.IGNORECASE | re.MULTILINE,
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
@@ -88,9 +91,52 @@ _HEDGE_AFTER = re.compile(r"^[\s$.,;)\]}*]*(?:\(\s*)?" + _OR, re.IGNORECASE)
 _HEDGE_IN_LINE = re.compile(r"[$)*]\s*,?\s*\(?\s*" + _OR, re.IGNORECASE)
 
 
-def hedged_after(text: str, end: int) -> bool:
+def _last_answer_tag(region: str) -> str | None:
+    """The content of the last ``<answer>...</answer>`` (one scan each way: unclosed tags stay linear)."""
+    close = None
+    for close in _TAG_CLOSE.finditer(region):
+        pass
+    if close is None:
+        return None
+    opened = None
+    for opened in _TAG_OPEN.finditer(region, 0, close.start()):
+        pass
+    return None if opened is None else region[opened.end() : close.start()]
+
+
+# a retraction or a second candidate after the answer, on its line: "7. Actually no, 8.",
+# "7, though 8 is also plausible", "7 (wait, it's 8)", "7 -- scratch that, 9"
+_NUM_AHEAD = r"\$?\\?\(?\s*(?:\\[dt]?frac\s*\{)?(?P<n>-?\d[\d.,/]*)"
+_RETRACT = re.compile(
+    r"\b(?:actually|wait|hmm+|oops|sorry|correction|no)\b[\s,:;!.\-]*(?:(?:no|not|wrong|it'?s|it\s+is|"
+    r"make\s+(?:it|that)|i\s+meant?|instead|the\s+(?:correct\s+|right\s+|real\s+)?answer\s+is)\b[\s,:;!.\-]*)*"
+    + _NUM_AHEAD
+    + r"|\b(?:though|although|but)\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?(?P<m>-?\d[\d.,/]*)\$?\s+"
+    r"(?:is|are|could|might|may|would|also)\b"
+    r"|\b(?:scratch\s+that|on\s+second\s+thought|make\s+that|i\s+mean)\b",
+    re.IGNORECASE,
+)
+
+
+def _retracts(line: str, answer: str | None) -> bool:
+    """Whether ``line`` (what follows an answer) takes it back or offers a different value."""
+    for m in _RETRACT.finditer(line):
+        other = m.group("n") or m.group("m")
+        if other is None or answer is None:
+            return True
+        if normalize_loose(other).rstrip(".,") != normalize_loose(answer).rstrip(".,"):
+            return True
+    return False
+
+
+def retracted_after(text: str, end: int, answer: str | None = None) -> bool:
+    """Whether the rest of the answer's line takes it back or offers another value."""
+    return _retracts(text[end : end + 300].split("\n", 1)[0], answer)
+
+
+def hedged_after(text: str, end: int, answer: str | None = None) -> bool:
     """Whether the words right after an answer ending at ``end`` offer another answer."""
-    return bool(_HEDGE_AFTER.match(text[end : end + 80]))
+    return bool(_HEDGE_AFTER.match(text[end : end + 80])) or retracted_after(text, end, answer)
 
 
 def answer_region(text: str, think: str = "strip") -> str | None:
@@ -105,25 +151,30 @@ def answer_region(text: str, think: str = "strip") -> str | None:
     return text
 
 
+@lru_cache(maxsize=8)
+def _closers(text: str) -> dict[int, int]:
+    """For every ``{`` of ``text`` that is closed, the index of its ``}`` (one pass; ``\\x`` skips x).
+
+    One pass for the whole text, so that nine thousand unclosed ``\\boxed{`` cost one scan, not
+    nine thousand (each of which would read to the end of the text).
+    """
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    for m in _BRACE_TOKEN.finditer(text):
+        c = m.group()
+        if c == "{":
+            stack.append(m.start())
+        elif c == "}" and stack:
+            out[stack.pop()] = m.start()
+    return out
+
+
 def _read_braced(text: str, start: int) -> tuple[str, int] | None:
     """Content of the ``{...}`` group opening at ``text[start]`` and the index after it."""
     if start >= len(text) or text[start] != "{":
         return None
-    depth = 0
-    i = start
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1 : i], i + 1
-        i += 1
-    return None
+    end = _closers(text).get(start)
+    return None if end is None else (text[start + 1 : end], end + 1)
 
 
 def _boxes(text: str) -> list[tuple[str, int, int]]:
@@ -134,7 +185,7 @@ def _boxes(text: str) -> list[tuple[str, int, int]]:
         if got is not None:
             out.append((got[0].strip(), m.start(), got[1]))
         elif m.group(1):  # "\boxed 5" form: one token
-            tail = re.match(r"[^\s$]+", text[j:])
+            tail = re.match(r"[^\s$]+", text[j : j + 1000])
             if tail:
                 out.append((tail.group(0), m.start(), j + tail.end()))
     return out
@@ -271,8 +322,8 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
         if inner and re.search(r"[a-z]{3,}\s", span[: inner.start()]):
             span = _clean_group(inner.group(1))
         if span and span.lower() not in _NOT_ANSWERS:
-            line = region[end:].split("\n", 1)[0]
-            return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line))
+            line = region[end : end + 2000].split("\n", 1)[0]
+            return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line)) or _retracts(line, span)
     return None
 
 
@@ -307,11 +358,11 @@ def extract_answer(
                 for b in boxes:
                     if b not in distinct:
                         distinct.append(b)
-                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2]))
+                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2], boxes[-1]))
         elif strategy == "answer_tag":
-            tags = _ANSWER_TAG.findall(region)
-            if tags:
-                ans = take_span(tags[-1])
+            tag = _last_answer_tag(region)
+            if tag is not None:
+                ans = take_span(tag)
                 return Extraction(ans, "answer_tag", [ans])
         elif strategy in ("final_answer", "answer_line"):
             # the written markers next to each other in the order compete by position

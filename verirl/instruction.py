@@ -248,6 +248,33 @@ def loose_variants(text: str) -> list[str]:
     return cut + [t.replace("*", "") for t in cut]
 
 
+_PLAIN_RESPONSES = ("Hello world. This is a plain answer.", "hello", "The answer is 42.\n\nThank you!")
+
+
+def _follows(fn: Any, text: str, entry: dict[str, Any]) -> bool:
+    """``fn(text)``; a checker that crashes on this response is not followed by it (noted in ``entry``).
+
+    The checker was built from the label's arguments without complaint, so a crash here comes from what
+    the response contains (``"["*3000``, a text of only punctuation): the model's doing, never a null reward.
+    """
+    try:
+        return bool(fn(text))
+    except Exception as exc:
+        entry.setdefault("crash", f"{type(exc).__name__}: {str(exc)[:200]}")
+        return False
+
+
+def _checker_works(row: Row, c: Constraint, prompt: str | None) -> bool:
+    """Whether a fresh checker for ``c`` answers at least one plain response without crashing."""
+    for plain in _PLAIN_RESPONSES:
+        try:
+            _build(row, c, prompt)(plain)
+            return True
+        except Exception:
+            continue
+    return False
+
+
 def check(text: str, constraints: list[Constraint], prompt: str | None = None) -> list[dict[str, Any]]:
     """Strict and loose result of each constraint on ``text`` (already cut to the answer)."""
     table = rows()
@@ -268,11 +295,11 @@ def check(text: str, constraints: list[Constraint], prompt: str | None = None) -
         except ValueError as exc:
             out.append({**entry, "error": f"bad arguments: {exc}"})
             continue
-        try:
-            entry["strict"] = bool(text.strip()) and bool(fn(text))
-            entry["loose"] = entry["strict"] or any(v.strip() and fn(v) for v in variants[1:])
-        except Exception as exc:  # a checker crash is ours to report, never a wrong answer
-            out.append({**entry, "error": f"checker failed: {type(exc).__name__}: {exc}"})
+        entry["strict"] = bool(text.strip()) and _follows(fn, text, entry)
+        entry["loose"] = entry["strict"] or any(v.strip() and _follows(fn, v, entry) for v in variants[1:])
+        if "crash" in entry and not _checker_works(row, c, prompt):
+            # it fails on a plain response as well: the label (or the checker) is broken, not the answer
+            out.append({"id": c.id, "source": row.source, "error": f"checker failed: {entry['crash']}"})
             continue
         out.append(entry)
     return out

@@ -224,6 +224,30 @@ def _compare_lists(gold: str, pred: str, rel_tol: float | None) -> bool | None:
     return True
 
 
+_BASE = re.compile(r"^(?=[0-9A-Z]*\d)([0-9A-Z]+)_\{?\(?(\d{1,2})\)?\}?$")
+
+
+def _base_numbers(ng: str, np_: str) -> bool | None:
+    """``100_2`` (a numeral in base 2) read by its value, or None when neither side is one.
+
+    A gold written in a base is matched by the same numeral with or without its subscript
+    (``10100_2`` for ``10100_2``: the question named the base); a base-b numeral against a plain gold
+    is its value in base b (``100_2`` is 4, never 100).
+    """
+    pb, gb = _BASE.match(np_), _BASE.match(ng)
+    if pb is None or int(pb.group(2)) == 10:
+        return None
+    if gb is not None:
+        return pb.group(1).upper() == gb.group(1).upper() and pb.group(2) == gb.group(2)
+    gn = parse_number(ng)
+    if gn is None or gn.percent or gn.value.denominator != 1 or not 2 <= int(pb.group(2)) <= 36:
+        return False
+    try:
+        return int(pb.group(1), int(pb.group(2))) == gn.value
+    except ValueError:  # "12_2": a digit the base does not have
+        return False
+
+
 @lru_cache(maxsize=65536)
 def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, str]:
     """Equivalence of two extracted answers; returns (equal, deciding layer).
@@ -241,6 +265,9 @@ def compare(gold: str, pred: str, rel_tol: float | None = None) -> tuple[bool, s
         sg = strip_assignment(ng)
         if sg != ng and "=" not in sg and sg == strip_assignment(np_):
             return True, "string"
+    based = _base_numbers(ng, np_)
+    if based is not None:
+        return based, "base"
     gc = as_choice(ng)
     if gc is not None:
         return as_choice(np_, strict=False) == gc, "choice"
@@ -306,6 +333,26 @@ def _gold_value_count(norm_gold: str) -> int:
         return 1
     kind, items = got
     return len(items) if kind in ("set", "bare", "pm", "assign") else 1
+
+
+_NEGATION = re.compile(r"\\ne(?![a-zA-Z])|\\not(?![a-zA-Z])|\\n(?:less|gtr|leq|geq|sim|cong|equiv)(?![a-zA-Z])")
+_GCD = re.compile(r"\\(?:gcd|lcm)(?![a-zA-Z])|\b(?:gcd|lcm)\b|\\operatorname\s*\{\s*(?:gcd|lcm)\s*\}", re.IGNORECASE)
+_FREE_LETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])")
+
+
+def _claim_about(pred_n: str, norm_gold: str) -> str | None:
+    """Why ``pred_n`` states something about a value instead of giving one, or None.
+
+    ``x \ne 7`` says what the answer is not; ``\gcd(x, 7)`` of a free variable has no value
+    (sympy reads it as the polynomial gcd, 1). Neither is an answer unless the gold is one too.
+    """
+    if _NEGATION.search(pred_n) and not _NEGATION.search(norm_gold):
+        return "negated_answer"
+    if _GCD.search(pred_n) and not _GCD.search(norm_gold):
+        bare = _GCD.sub(" ", re.sub(r"\\[a-zA-Z]+", " ", pred_n))
+        if _FREE_LETTER.search(bare):
+            return "gcd_of_a_variable"
+    return None
 
 
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
@@ -410,6 +457,9 @@ def _grade(
             pred = re.sub(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b|\\lor|\\vee", ",", pred)
         else:
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
+    claim = _claim_about(normalize(pred), norm_gold)
+    if claim:  # "x \ne 7", "\gcd(x, 7)": not a value
+        return MathResult("incorrect", pred, "guard", claim, details)
     alts = None
     if gold_values == 1 and alternatives(norm_gold) is None and interval_union(normalize(pred)) is None:
         alts = alternatives(normalize(pred))

@@ -36,6 +36,11 @@ _TEXT_UNIT = re.compile(
 )
 _MATH_THEN_UNIT = re.compile(r"^\$([^$]+)\$\s*" + _UNITS + r"\.?$")
 _NUM_THEN_WORDS = re.compile(r"^([+-]?\$?\d[\d,]*(?:\.\d+)?%?)\s+([A-Za-z][A-Za-z ]*)$")
+# words after a number that make it a claim about the number, not a unit ("7 is wrong", "7 if n odd")
+_CLAUSE_WORDS = (
+    r"\b(?:is|are|was|were|be|if|iff|when|whenever|unless|otherwise|except|not|no|never|wrong|incorrect|false|"
+    r"maybe|perhaps|possibly|probably|approximately|about|roughly|but|than|for|where|only|else)\b"
+)
 _EMPTY = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\}|∅|\\O|no\s+(?:real\s+)?solutions?|none|no\s+such\s+\w+|"
     r"there\s+(?:are|is)\s+no\s+(?:real\s+)?solutions?)$",
@@ -113,6 +118,7 @@ def normalize(ans: str) -> str:
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\geqslant", "\\ge").replace("\\leqslant", "\\le").replace("\\geq", "\\ge").replace("\\leq", "\\le")
     s = s.replace(">=", "\\ge").replace("<=", "\\le").replace("≥", "\\ge").replace("≤", "\\le").replace("\\neq", "\\ne")
+    s = re.sub(r"\\not\s*=|≠|!=", r"\\ne ", s)  # every spelling of "is not equal to"
     if "\\begin" not in s:
         s = re.sub(r"\\\\(?=[a-zA-Z])", r"\\", s)  # "\\frac" written with a doubled backslash
     s = _DEGREE.sub("", s)
@@ -136,7 +142,7 @@ def normalize(ans: str) -> str:
     if m:
         s = m.group(1).rstrip(".")
     m = _NUM_THEN_WORDS.match(s)
-    if m and not re.search(r"\b(?:or|and|to|times|over|plus|minus|i)\b", m.group(2)):
+    if m and not re.search(r"\b(?:or|and|to|times|over|plus|minus|i)\b|" + _CLAUSE_WORDS, m.group(2), re.IGNORECASE):
         s = m.group(1)
     if _EMPTY.match(s):
         return "\\emptyset"

@@ -178,10 +178,28 @@ def measure_length(item: dict, unit: str) -> tuple[float, str]:
     return float(len(text.split())), "words"
 
 
+_REGEX_BUDGET_S = 0.5
+
+
 def format_ok(text: str, fmt: dict[str, Any]) -> bool:
+    """Whether ``text`` has the format; linear in the text for the named patterns.
+
+    A caller's own regex runs under a time budget (the ``regex`` module's ``timeout``): a completion
+    that drives it into catastrophic backtracking does not follow the format.
+    """
     if "regex" in fmt:
-        return re.search(fmt["regex"], text, re.DOTALL) is not None
-    return _FORMATS[fmt.get("pattern", "think_answer")].search(text) is not None
+        import regex
+
+        try:
+            return regex.search(fmt["regex"], text, regex.DOTALL, timeout=_REGEX_BUDGET_S) is not None
+        except TimeoutError:
+            return False
+    pattern = fmt.get("pattern", "think_answer")
+    if pattern == "answer_tag":  # "<answer>" * 20000 would make the lazy regex quadratic
+        from verirl.extract import _last_answer_tag
+
+        return _last_answer_tag(text) is not None
+    return _FORMATS[pattern].search(text) is not None
 
 
 def shape_reward(

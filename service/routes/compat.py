@@ -61,6 +61,17 @@ class RunCodeRequest(BaseModel):
         "none", description="verirl's own: `loopback` gives the run a working loopback (own network namespace, nothing else)."
     )
 
+    @field_validator("files", "fetch_files")
+    @classmethod
+    def _paths_inside(cls, v):
+        """A path that leaves the working directory (``..``) or names nothing is a 422, not a silent drop."""
+        from verirl.code import work_path
+
+        bad = [p for p in v if work_path(p) is None]
+        if bad:
+            raise ValueError(f"path {bad[0]!r} is not inside the program's working directory (no '..', not empty)")
+        return v
+
     @field_validator("language")
     @classmethod
     def _known_language(cls, v: str) -> str:

@@ -102,6 +102,33 @@ def test_hostile_programs_in_judged_tests_never_reach_a_null(pool):
         assert r["verdict"] in DECIDED, (it["completion"][:80], r["verdict"], r["details"])
 
 
+# the outside attack of 2026-12-05: floods that made extraction quadratic (9,000 unclosed boxes took
+# 30-40 s: a pool deadline, verdict timeout) and checker crashes caused by the response
+FLOODS = ["\\boxed{" * 9000, "\\fbox{" * 9000, "**" * 80000, "<answer>" * 20000, "\\boxed{\\frac{" * 10000,
+          "The answer is " * 20000, "Answer: \n" * 20000, "$" * 150000, "\\(" * 60000, "\\boxed " * 40000]
+
+
+def test_floods_of_markers_never_reach_a_null(pool):
+    items = [{"task": task, "completion": c, "answer": gold} for c in FLOODS for task, gold in (("math", "7"), ("qa", "Paris"))]
+    for it, r in zip(items, _grade(pool, items)):
+        assert r["verdict"] in DECIDED, (it["task"], it["completion"][:40], r["verdict"], r["details"])
+
+
+def test_a_checker_crash_caused_by_the_response_is_not_followed():
+    from verirl.scoring import score_item
+
+    cons = {"instruction_id_list": ["detectable_format:json_format"], "kwargs": [{}]}
+    r = score_item({"task": "instruction", "completion": "[" * 3000 + "]" * 3000, "constraints": cons})
+    assert r["verdict"] == "incorrect", r  # RecursionError in json.loads: the response's doing
+    assert "RecursionError" in r["details"]["constraints"][0]["crash"]
+    quote = {"instruction_id_list": ["format:quote_unquote"], "kwargs": [{}]}
+    r = score_item({"task": "instruction", "completion": "123 !!!", "constraints": quote})
+    assert r["verdict"] == "incorrect", r  # IFBench indexes the stripped text: IndexError
+    assert "IndexError" in r["details"]["constraints"][0]["crash"]
+    r = score_item({"task": "instruction", "completion": "He said hello and left.", "constraints": quote})
+    assert r["verdict"] == "correct", r
+
+
 def test_instruction_and_qa_answers_never_reach_a_null(pool):
     huge = "word " * 150_000
     cons = {"instruction_id_list": ["length_constraints:number_words", "keywords:letter_frequency", "detectable_format:json_format"],

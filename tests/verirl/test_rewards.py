@@ -109,3 +109,15 @@ def test_zero_variance_groups():
     assert g["mixed"]["zero_variance"] is False and g["mixed"]["mean"] == 0.5 and g["mixed"]["std"] == 0.5
     failing = group_stats([{"group": "f"}] * 2, [_res("error", None), _res("correct", 1.0)])
     assert failing["f"]["failures"] == 1 and failing["f"]["size"] == 2
+
+
+def test_format_checks_stay_linear_and_a_callers_regex_has_a_budget():
+    from verirl.rewards import format_ok
+
+    # "<answer>" * 20000 made the lazy tag regex scan to the end from every opener (11 s)
+    assert format_ok("<answer>" * 20000, {"pattern": "answer_tag"}) is False
+    assert format_ok("x <answer>4</answer>", {"pattern": "answer_tag"}) is True
+    assert format_ok("</answer> <answer>", {"pattern": "answer_tag"}) is False
+    # a caller's regex with catastrophic backtracking on the completion: not followed, never a hang
+    assert format_ok("a" * 40 + "!", {"regex": r"^(a|aa)+$"}) is False
+    assert format_ok("aaaa", {"regex": r"^(a|aa)+$"}) is True
