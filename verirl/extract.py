@@ -93,14 +93,10 @@ _HEDGE_IN_LINE = re.compile(r"[$)*]\s*,?\s*\(?\s*" + _OR, re.IGNORECASE)
 
 def _last_answer_tag(region: str) -> str | None:
     """The content of the last ``<answer>...</answer>`` (one scan each way: unclosed tags stay linear)."""
-    close = None
-    for close in _TAG_CLOSE.finditer(region):
-        pass
+    close = next(reversed(list(_TAG_CLOSE.finditer(region))), None)
     if close is None:
         return None
-    opened = None
-    for opened in _TAG_OPEN.finditer(region, 0, close.start()):
-        pass
+    opened = next(reversed(list(_TAG_OPEN.finditer(region, 0, close.start()))), None)
     return None if opened is None else region[opened.end() : close.start()]
 
 

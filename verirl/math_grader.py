@@ -341,7 +341,7 @@ _FREE_LETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])")
 
 
 def _claim_about(pred_n: str, norm_gold: str) -> str | None:
-    """Why ``pred_n`` states something about a value instead of giving one, or None.
+    r"""Why ``pred_n`` states something about a value instead of giving one, or None.
 
     ``x \ne 7`` says what the answer is not; ``\gcd(x, 7)`` of a free variable has no value
     (sympy reads it as the polynomial gcd, 1). Neither is an answer unless the gold is one too.
