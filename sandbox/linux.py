@@ -219,3 +219,27 @@ def install_seccomp() -> None:
         _libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0),
         "seccomp",
     )
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+IPC_RMID = 0
+
+
+def remove_sysv_ipc() -> int:
+    """Remove every SysV shared-memory segment, semaphore set and message queue of this IPC namespace
+    (listed by the /proc mounted in this mount namespace); returns how many there were."""
+    n = 0
+    for kind, rm in (
+        ("shm", lambda i: _libc.shmctl(ctypes.c_int(i), IPC_RMID, None)),
+        ("sem", lambda i: _libc.semctl(ctypes.c_int(i), 0, IPC_RMID)),
+        ("msg", lambda i: _libc.msgctl(ctypes.c_int(i), IPC_RMID, None)),
+    ):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            rows = f.read().splitlines()[1:]
+        for row in rows:
+            _check(rm(int(row.split()[1])), f"removing SysV {kind}")
+            n += 1
+    return n
