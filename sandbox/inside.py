@@ -272,7 +272,6 @@ def run_init(sock: socket.socket, fds_in: list[int], mq_fd: int, baseline: froze
     except BaseException as exc:  # noqa: BLE001
         os.write(stat_w, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         os._exit(120)
-    os.close(mq_fd)
     judge = bool(req.get("judge"))
     pids: dict[int, str] = {}
     for role in ("program", "judge") if judge else ("program",):
@@ -312,7 +311,7 @@ def run_init(sock: socket.socket, fds_in: list[int], mq_fd: int, baseline: froze
             continue
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     with contextlib.suppress(OSError):
-        linux.remove_sysv_ipc()  # not kept in memory until the slot's next run
+        clear_ipc(mq_fd)  # not kept in memory until the slot's next run (which clears them too, first)
     os.write(stat_w, json.dumps({**status, "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_kb": ru.ru_maxrss}).encode())
     os.close(stat_w)
     with contextlib.suppress(OSError):
