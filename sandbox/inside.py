@@ -5,11 +5,11 @@
                    fresh /proc, fresh tmpfs /tmp, /dev/shm and /work over the slot's
                    read-only root, this run's ``links``; removes any SysV and POSIX IPC
                    object left in the slot's IPC namespace; reads its request (program
-                   text, argv, limits) from its own socket; waits while the client copies
-                   the work directory in; forks P (and J) and waits. When the last of them
-                   exits it kills everything left in the namespace (daemons, setsid
-                   children, fork bombs), reports the statuses and, once the client has
-                   copied back what it needs, exits: the namespaces die with it.
+                   text, argv, limits) from its own socket; /work is a tmpfs the client
+                   made and filled, moved into place; forks P (and J) and waits. When the
+                   last of them exits it kills everything left in the namespace (daemons,
+                   setsid children, fork bombs), reports the statuses and exits: the
+                   namespaces die with it.
     P   program    rlimits, slot uid, its own user namespace with every capability
                    dropped (bounding set included), no_new_privs, seccomp; then exec of
                    the runtime, or (Python) the source compiled and run in this
@@ -217,7 +217,7 @@ def _run_python(source: str | None, filename: str, code=None, after=None) -> Non
 
 # --------------------------------------------------------------------------- I: init
 
-def _fresh_mounts(req: dict, lim: Limits, baseline: frozenset[str]) -> None:
+def _fresh_mounts(req: dict, lim: Limits, baseline: frozenset[str], work: int) -> None:
     """This run's own mount namespace over the slot's root: /proc, /tmp, /dev/shm, /work, its links."""
     linux.unshare(linux.CLONE_NEWNS | (linux.CLONE_NEWNET if lim.loopback else 0))
     if lim.loopback:  # asked for: lo up in the run's own (otherwise empty) network namespace
@@ -225,9 +225,10 @@ def _fresh_mounts(req: dict, lim: Limits, baseline: frozenset[str]) -> None:
     linux.mount("proc", "/proc", "proc", NOSD | linux.MS_NOEXEC)
     linux.mount("tmpfs", "/tmp", "tmpfs", NOSD, f"size={lim.tmpfs_mb}m,mode=1777")
     linux.mount("tmpfs", "/dev/shm", "tmpfs", NOSD, "size=16m,mode=1777")
-    # sized to hold what is copied in (a compiled binary may be as large as the compile step allowed)
-    # plus the run's own room: a submission too big to copy is the compile step's to refuse
-    linux.mount("tmpfs", "/work", "tmpfs", NOSD, f"size={int(req['work_mb'])}m,mode=755")
+    # the client made /work (a tmpfs it filled, never a host path) and keeps a handle on it
+    linux.move_mount(work, "/work")
+    if not req.get("work_writable"):
+        linux.mount(None, "/work", None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | NOSD)
     # /NAME -> /work/NAME: absolute paths a SandboxFusion request names; an earlier run's are removed
     links = [n for n in req.get("links") or () if isinstance(n, str) and _LINK.fullmatch(n) and n not in (".", "..") and n not in baseline]
     stray = [n for n in os.listdir("/") if n not in baseline]
@@ -256,19 +257,17 @@ def run_init(sock: socket.socket, fds_in: list[int], mq_fd: int, baseline: froze
         if got is None:
             os._exit(0)
         req, blobs = got
+        sock.close()
         fds = dict(zip(req["fds"], fds_in, strict=True))
     except BaseException:  # noqa: BLE001 - the client sees the socket close with no report
         os._exit(120)
     stat_w = fds.pop("stat_w")
     try:
         lim = Limits.from_dict(req["limits"])
-        _fresh_mounts(req, lim, baseline)
+        work = fds.pop("work")
+        _fresh_mounts(req, lim, baseline, work)
+        os.close(work)
         clear_ipc(mq_fd)
-        sock.sendall(b"r")  # the client copies the work directory in through /proc/<us>/root/work
-        if sock.recv(1) != b"g":
-            os._exit(0)
-        if not req.get("work_writable"):
-            linux.mount(None, "/work", None, linux.MS_REMOUNT | linux.MS_RDONLY | NOSD)
     except BaseException as exc:  # noqa: BLE001
         os.write(stat_w, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         os._exit(120)
@@ -278,7 +277,6 @@ def run_init(sock: socket.socket, fds_in: list[int], mq_fd: int, baseline: froze
         pid = os.fork()
         if pid == 0:
             os.close(stat_w)
-            sock.close()
             _child(role, req, blobs, lim, fds)
         pids[pid] = role
     for fd in fds.values():
@@ -313,7 +311,4 @@ def run_init(sock: socket.socket, fds_in: list[int], mq_fd: int, baseline: froze
     with contextlib.suppress(OSError):
         clear_ipc(mq_fd)  # not kept in memory until the slot's next run (which clears them too, first)
     os.write(stat_w, json.dumps({**status, "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_kb": ru.ru_maxrss}).encode())
-    os.close(stat_w)
-    with contextlib.suppress(OSError):
-        sock.recv(1)  # the client has copied back what it wanted: the run's namespaces go with us
-    os._exit(0)
+    os._exit(0)  # and the run's namespaces with us

@@ -1,14 +1,15 @@
 """One run, supervised from the client's own thread: pipes, the slot's cgroups, deadlines, caps.
 
-The client asks the slot's keeper for a run (the run's pipes and a socket, as file
-descriptors) and gets a pidfd of the run's init back. Then, from here: the request
-goes to init over the socket; the work directory is copied into the run's own
-/work tmpfs (through /proc/<init>/root, charged to the client, not to the run) and
-back after a writable run; the limits are set on the keeper's cgroups; stdin and
-the judge's input are fed; output is read with caps; the CPU time of the whole
-tree (cgroup) and the wall-clock deadline are enforced by killing init, which
-takes its PID namespace with it. The CPU this thread spends on the run (feeding,
-draining) is charged to the run.
+The client makes the run's /work (a tmpfs mounted nowhere, filled with the work
+directory here, so its pages are charged to the client, not to the run), sets the
+run's limits on the keeper's cgroups, and hands the keeper the run's pipes, that
+tmpfs and a socket, as file descriptors; the request goes to the run's init over the
+socket while the keeper forks it, and the keeper answers with a pidfd of it. From
+here: stdin and the judge's input are fed; output is read with caps; the CPU time of
+the whole tree (cgroup) and the wall-clock deadline are enforced by killing init,
+which takes its PID namespace with it. After a writable run, what the program left
+in /work is copied back through our own handle on that tmpfs. The CPU this thread
+spends on the run (feeding, draining) is charged to the run.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import stat as stat_mod
 import struct
 import time
 
+from sandbox import linux
 from sandbox.framing import send_msg
 from sandbox.policy import Limits
 
 JUDGE_RESULT_CAP = 64 * 1024
 JUDGE_LOG_CAP = 64 * 1024
 SETUP_CAP = 64 * 1024
-SETUP_TIMEOUT_S = 30.0
+SETUP_TIMEOUT_S = 30.0  # the most a run's set-up or its end after SIGKILL may take
 
 
 class KeeperGone(RuntimeError):
@@ -156,8 +158,9 @@ def _pipe(fds: dict[str, int], name: str, owner: int | None = None, end: str = "
 CHILD_ENDS = ("in_r", "out_w", "err_w", "setup_w", "stat_w", "jin_r", "jlog_w", "jres_w", "jsetup_w", "j2p_r", "j2p_w", "p2j_r", "p2j_w")
 
 
-def _start(ksock: socket.socket, req: dict, judge: bool) -> tuple[dict[str, int], socket.socket, int, int]:
-    """Pipes and a socket for the run; the keeper forks its init. (our fds, socket to init, init's pid, pidfd)."""
+def _start(ksock: socket.socket, req: dict, blobs: dict[str, bytes], work: int, judge: bool) -> tuple[dict[str, int], int, int]:
+    """Pipes and a socket for the run; the keeper forks its init, which gets the request and /work.
+    (our fds, init's pid, its pidfd)."""
     fds: dict[str, int] = {}
     uid = req["uid"]
     _pipe(fds, "in", uid, "r")
@@ -179,22 +182,37 @@ def _start(ksock: socket.socket, req: dict, judge: bool) -> tuple[dict[str, int]
         os.fchown(fds["p2j_r"], juid, juid)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     names = [k for k in CHILD_ENDS if k in fds]
+    req["fds"] = ["work"] + names
     try:
-        socket.send_fds(ksock, [b"R"], [theirs.fileno()] + [fds[k] for k in names])
-        msg, got, _, _ = socket.recv_fds(ksock, 16, 1)
-    except OSError:
-        msg, got = b"", []
-    finally:
-        theirs.close()
-        for k in names:
-            os.close(fds.pop(k))
-    req["fds"] = names
-    if not msg.startswith(b"P") or len(got) != 1:
-        for fd in list(fds.values()) + got:
+        try:
+            socket.send_fds(ksock, [b"R"], [theirs.fileno(), work] + [fds[k] for k in names])
+        except OSError as exc:
+            raise KeeperGone(f"the slot's keeper is gone ({exc})") from exc
+        finally:
+            theirs.close()
+            for k in names:
+                os.close(fds.pop(k))
+        with contextlib.suppress(OSError):  # while the keeper forks (init reads it; a dead one: see below)
+            send_msg(ours, req, blobs)
+        try:
+            msg, got, _, _ = socket.recv_fds(ksock, 16, 1)
+        except OSError:
+            msg, got = b"", []
+        if not msg.startswith(b"P") or len(got) != 1:
+            for fd in got:
+                os.close(fd)
+            raise KeeperGone("the slot's keeper did not start the run")
+    except KeeperGone:
+        for fd in fds.values():
             os.close(fd)
+        raise
+    finally:
         ours.close()
-        raise KeeperGone("the slot's keeper did not start the run")
-    return fds, ours, struct.unpack("!I", msg[1:5])[0], got[0]
+    return fds, struct.unpack("!I", msg[1:5])[0], got[0]
+
+
+def _setup_failed(text: str) -> tuple[dict, dict[str, bytes]]:
+    return {"setup_error": text}, {}
 
 
 def supervise(ksock: socket.socket, cg: dict[str, str] | None, last: dict, req: dict, blobs: dict[str, bytes],
@@ -203,63 +221,52 @@ def supervise(ksock: socket.socket, cg: dict[str, str] | None, last: dict, req: 
     lim = Limits.from_dict(req["limits"])
     judge = bool(req.get("judge"))
     workdir = req.get("workdir")
-    req["work_mb"] = work_mb(lim) + (tree_bytes(workdir) >> 20 if workdir else 0)
-    stdin = blobs.pop("stdin", b"")
-    fds, sock, pid, pidfd = _start(ksock, req, judge)
-    try:
-        return _supervise(fds, sock, pid, pidfd, cg, last, req, blobs, lim, stdin, judge_input)
-    finally:
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # a no-op once it is gone
-        for fd in fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        sock.close()
-        os.close(pidfd)
-
-
-def _setup_failed(text: str) -> tuple[dict, dict[str, bytes]]:
-    return {"setup_error": text}, {}
-
-
-def _supervise(fds, sock, pid, pidfd, cg, last, req, blobs, lim, stdin, judge_input) -> tuple[dict, dict[str, bytes]]:
-    judge = bool(req.get("judge"))
-    workdir = req.get("workdir")
     writable = bool(req.get("work_writable"))
+    stdin = blobs.pop("stdin", b"")
+    size_mb = work_mb(lim) + (tree_bytes(workdir) >> 20 if workdir else 0)
     try:
-        send_msg(sock, req, blobs)
-    except OSError:
-        pass  # it died before reading everything: its status says why
-    blobs.clear()
-    sock.settimeout(SETUP_TIMEOUT_S)
-    try:
-        ready = sock.recv(1)
-    except OSError:
-        ready = b""
-    if ready != b"r":
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        select.select([fds["stat_r"]], [], [], 5)
-        with contextlib.suppress(OSError, ValueError):
-            return _setup_failed(json.loads(os.read(fds["stat_r"], 4096))["error"])
-        return _setup_failed("the run's init did not get ready")
-    work = f"/proc/{pid}/root/work"
-    try:
-        if workdir:
-            # the run's /work, reached through init's root: a host path never enters the run's mounts
-            copy_tree(workdir, work, req["uid"] if writable else None, req["work_mb"] * 1024 * 1024)
-        if writable:
-            os.chown(work, req["uid"], req["uid"])
-        if cg:
-            set_limits(cg, lim, last)
+        # the run's /work: a tmpfs of its own, mounted nowhere yet, filled here (charged to us, not the run)
+        work = linux.detached_tmpfs({"size": f"{size_mb}m", "mode": "755"})
     except OSError as exc:
-        return _setup_failed(f"preparing the run: {exc}")
-    cpu0 = oom0 = 0
-    if cg:
-        oom0 = _oom_kills(cg["memory"])
-        cpu0 = int(_read(cg["cpuacct"] + "/cpuacct.usage"))
-    own0 = time.thread_time()  # our own work for this run (draining its output, feeding its input) is charged to it
-    t0 = time.monotonic()
-    sock.sendall(b"g")
+        return _setup_failed(f"a tmpfs for the work directory: {exc}")
+    try:
+        try:
+            if workdir:
+                copy_tree(workdir, f"/proc/self/fd/{work}", req["uid"] if writable else None, size_mb * 1024 * 1024)
+            if writable:
+                os.chown(f"/proc/self/fd/{work}", req["uid"], req["uid"])
+            if cg:
+                set_limits(cg, lim, last)
+        except OSError as exc:
+            return _setup_failed(f"preparing the run: {exc}")
+        cpu0 = oom0 = 0
+        if cg:
+            oom0 = _oom_kills(cg["memory"])
+            cpu0 = int(_read(cg["cpuacct"] + "/cpuacct.usage"))
+        own0 = time.thread_time()  # our own work for this run (draining its output, feeding its input) is charged to it
+        t0 = time.monotonic()
+        fds, _pid, pidfd = _start(ksock, req, blobs, work, judge)
+        blobs.clear()
+        try:
+            rep, out = _supervise(fds, pidfd, cg, lim, judge, stdin, judge_input, cpu0, oom0, own0, t0)
+            if writable and workdir and not rep.get("setup_error"):
+                try:  # what the program left in its /work (our handle on it outlives the run's namespaces)
+                    copy_back(f"/proc/self/fd/{work}", workdir, work_mb(lim) * 1024 * 1024)
+                except OSError as exc:
+                    rep["setup_error"] = f"copying the work directory back: {exc}"
+            return rep, out
+        finally:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # a no-op once it is gone
+            for fd in fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            os.close(pidfd)
+    finally:
+        os.close(work)
+
+
+def _supervise(fds, pidfd, cg, lim, judge, stdin, judge_input, cpu0, oom0, own0, t0) -> tuple[dict, dict[str, bytes]]:
     deadline = t0 + lim.wall()
     feeds: dict[int, list] = {}  # fd -> [data, sent]
     for name, data in (("in_w", stdin), ("jin_w", judge_input)):
@@ -368,12 +375,6 @@ def _supervise(fds, sock, pid, pidfd, cg, last, req, blobs, lim, stdin, judge_in
                 rep["compile_error"] = msg["compile_error"]
             else:
                 rep["setup_error"] = rep["setup_error"] or msg.get("setup_error") or "set-up failed"
-    if writable and workdir and not rep["setup_error"] and killed is None:
-        try:  # init waits for us (the socket) before it exits: its /work is still there
-            copy_back(f"/proc/{pid}/root/work", workdir, work_mb(lim) * 1024 * 1024)
-        except OSError as exc:
-            rep["setup_error"] = f"copying the work directory back: {exc}"
-    sock.close()  # init exits now, and its namespaces with it
     if not select.select([pidfd], [], [], SETUP_TIMEOUT_S)[0]:
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     cpu = float(stat.get("cpu_s") or 0.0)
