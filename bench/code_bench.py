@@ -207,8 +207,8 @@ SERVE = r"""
 import os, sys
 sys.path.insert(0, sys.argv[1])
 sys.argv = ["verirl", "serve", "--port", sys.argv[2]]
-from verirl.cli import main
-main()
+from verirl_app import main
+sys.exit(main())
 """
 RUN_CODE = {"code": TRIVIAL, "stdin": "3 4\n", "language": "python"}
 
