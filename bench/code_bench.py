@@ -11,6 +11,13 @@ rlimits only, no namespaces), the ceiling a zygote design can reach.
 commit before a change: ``git worktree add /tmp/code-base <commit>``) in the same
 run, with the same workloads, and prints the ratio.
 
+Also in the same run: the trivial program's runs/s as a share of the fork-server
+limit (the bound a sandbox that forks per run can approach), and ``POST
+/run_code`` latency (p50, p95) with two calls at once through a real server
+(``verirl serve``, embedded mode, two verifier processes) over HTTP, with the
+server's CPU per call (every process of it: API, verifiers, zygotes, keepers,
+runs) from a CPU-accounting cgroup. ``--no-api`` skips the server.
+
 ``--readline`` times the competitive-programming idiom
 ``input = sys.stdin.buffer.readline`` over 300k lines in the sandbox against
 plain CPython.
@@ -133,16 +140,7 @@ def _remove_cgroup(pid: int) -> None:
         own = [ln.split(":", 2)[2].strip() for ln in open("/proc/self/cgroup") if "cpuacct" in ln.split(":")[1].split(",")][0]
     except (OSError, IndexError):
         return
-    top = Path(f"/sys/fs/cgroup/cpuacct{own.rstrip('/')}/code-bench-{pid}")
-    for _ in range(50):  # the child's zygote dies just after it (PDEATHSIG): wait for the cgroup to empty
-        if not top.exists():
-            return
-        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
-        time.sleep(0.1)
+    _remove_tree(Path(f"/sys/fs/cgroup/cpuacct{own.rstrip('/')}/code-bench-{pid}"))  # once its zygote is gone too
 
 
 def compare(before: Path | None, workload: str, spec: dict, reps: int, rounds: int = 3) -> tuple:
@@ -204,6 +202,90 @@ def fork_limit(src: str, cases, reps: int) -> float:
     return len(work) / (time.perf_counter() - t0)
 
 
+# A server of any checkout, in its own CPU-accounting cgroup: `python -c SERVE REPO PORT`.
+SERVE = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+sys.argv = ["verirl", "serve", "--port", sys.argv[2]]
+from verirl_app import main
+sys.exit(main())
+"""
+RUN_CODE = {"code": TRIVIAL, "stdin": "3 4\n", "language": "python"}
+
+
+def _cpu_cgroup(name: str) -> Path | None:
+    try:
+        own = [ln.split(":", 2)[2].strip() for ln in open("/proc/self/cgroup") if "cpuacct" in ln.split(":")[1].split(",")][0]
+        cg = Path(f"/sys/fs/cgroup/cpuacct{own.rstrip('/')}/{name}")
+        cg.mkdir(exist_ok=True)
+        return cg
+    except (OSError, IndexError):
+        return None
+
+
+def api_latency(repo: Path, calls: int) -> tuple[float, float, float]:
+    """(p50 ms, p95 ms, server CPU ms per call) of POST /run_code, CONC calls at once, real server of ``repo``."""
+    import httpx
+
+    from tests import procs
+
+    cg = _cpu_cgroup(f"code-bench-api-{os.getpid()}")
+    usage = (lambda: int((cg / "cpuacct.usage").read_text())) if cg else (lambda: 0)  # noqa: E731
+    with tempfile.TemporaryDirectory() as d:
+        port = procs.free_port()
+        env = procs.clean_env(VERIRL_DATA_DIR=f"{d}/data", VERIRL_WORKERS="2")
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(repo), str(port)], env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=(lambda: (cg / "cgroup.procs").write_text(str(os.getpid()))) if cg else None,  # noqa: PLW1509
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(timeout=60) as client:
+                for _ in range(600):
+                    try:
+                        if client.get(url + "/healthz").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    time.sleep(0.1)
+
+                def one(_: int) -> float:
+                    t0 = time.perf_counter()
+                    r = client.post(url + "/run_code", json=RUN_CODE)
+                    dt = time.perf_counter() - t0
+                    body = r.json()
+                    assert body["status"] == "Success" and body["run_result"]["stdout"] == "7\n", body
+                    return dt
+
+                with ThreadPoolExecutor(CONC) as ex:
+                    list(ex.map(one, range(8 * CONC)))  # warm: both verifiers, their zygotes and slots
+                    u0 = usage()
+                    lat = sorted(ex.map(one, range(calls)))
+                    u1 = usage()
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    if cg:
+        _remove_tree(cg)
+    return 1000 * lat[len(lat) // 2], 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.95))], (u1 - u0) / 1e6 / calls
+
+
+def _remove_tree(top: Path) -> None:
+    for _ in range(50):  # its processes die just after it: wait for the cgroups to empty
+        if not top.exists():
+            return
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        time.sleep(0.1)
+
+
 def readline_bench() -> None:
     from sandbox import Limits, Sandbox
 
@@ -228,6 +310,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", type=Path, help="another checkout to measure in the same run (e.g. /tmp/code-base)")
     ap.add_argument("--readline", action="store_true", help="time sys.stdin.buffer.readline over 300k lines against plain CPython")
+    ap.add_argument("--no-api", action="store_true", help="skip the /run_code latency through a real server")
+    ap.add_argument("--api-calls", type=int, default=400, help="timed /run_code calls per checkout")
     args = ap.parse_args()
     if args.readline:
         print(f"machine: {machine()}\n")
@@ -235,12 +319,14 @@ def main() -> None:
         return
     trivial = [(b"3 4\n", "7")]
     rows = []
+    bound = []
     for name, src, cases, reps in (("trivial program", TRIVIAL, trivial, 100), ("10-test stdio problem", TEN, ten_cases(), 10)):
         spec = {"src": src, "cases": [[c[0].decode(), c[1]] for c in cases]}
         base = plain_subprocess(src, cases, reps)
         before, ours = compare(args.before, "stdio", spec, reps // CONC)
         lim = fork_limit(src, cases, reps)
         rows.append([name, f"{base:,.0f}", *_cells(before, ours), f"{ours[0] / base:.2f}x", f"{lim:,.0f}"])
+        bound.append([name, f"{lim:,.0f}", f"{before[0] / lim:.0%}" if before[0] else "-", f"{ours[0] / lim:.0%}"])
     for name, workload, spec, reps in (
         ("10-case call problem (judge process)", "call", {"program": CALL_PROGRAM, "tests": CALL_TESTS}, 2),
         ("assert test, 10 asserts (judge process)", "assert", {"program": ASSERT_PROGRAM, "tests": ASSERT_TESTS}, 10),
@@ -249,6 +335,15 @@ def main() -> None:
         rows.append([name, "-", *_cells(before, ours), "-", "-"])
     print(f"machine: {machine()}; {CONC} runs at once; before = {args.before or 'not measured'}\n")
     print(table(["workload", "plain subprocess runs/s", "before runs/s", "verirl runs/s", "vs before", "before CPU ms/run", "verirl CPU ms/run", "vs plain", "fork-server limit runs/s"], rows))
+    print()
+    print(table(["share of the fork bound (same run)", "fork bound runs/s", "before", "verirl"], bound))
+    if not args.no_api:
+        lat = []
+        for label, repo in ([("before", args.before)] if args.before else []) + [("verirl", REPO)]:
+            p50, p95, cpu = api_latency(repo, args.api_calls)
+            lat.append([label, f"{p50:.1f}", f"{p95:.1f}", f"{cpu:.1f}"])
+        print()
+        print(table([f"POST /run_code, trivial Python, {CONC} at once, real server", "p50 ms", "p95 ms", "server CPU ms/call"], lat))
 
 
 if __name__ == "__main__":

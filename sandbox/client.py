@@ -18,9 +18,11 @@ import json
 import marshal
 import os
 import random
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sandbox import zygote
+from sandbox.framing import recv_msg
 from sandbox.policy import (
     TOOLCHAIN_DIRS,
     Language,
@@ -40,6 +42,7 @@ from sandbox.policy import (
     real_python,
     resolve_language,
 )
+from sandbox.supervisor import KeeperGone, supervise
 
 SLOT_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-slots"
 WORK_BASE = Path(os.environ.get("TMPDIR", "/tmp")) / ".verirl-sandbox-work"
@@ -51,6 +54,34 @@ class _ZygoteDied(RuntimeError):
     pass
 
 
+@dataclass
+class _Keeper:
+    """Our end of one slot's keeper (see :mod:`sandbox.zygote`): built once, reused by every run in the slot."""
+
+    sock: socket.socket
+    pidfd: int
+    cfg: dict
+    cgroups: dict | None
+    last: dict = field(default_factory=dict)  # the limits last written on its cgroups
+
+    def alive(self) -> bool:
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def close(self) -> None:
+        self.sock.close()  # it exits on EOF
+        if not select.select([self.pidfd], [], [], 2)[0]:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        os.close(self.pidfd)
+        for path in (self.cgroups or {}).values():
+            for _ in range(20):  # empty once the keeper is gone
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
 
 
 class IsolationUnavailable(RuntimeError):
@@ -184,6 +215,7 @@ class Sandbox:
         self._ctrl: socket.socket
         self.cgroups = False
         self.report: dict = {}
+        self._keepers: dict[int, _Keeper] = {}  # slot -> its keeper (the slot's lock says who may use it)
         self._start()
         self.report = self._self_check()
 
@@ -226,54 +258,60 @@ class Sandbox:
         if self.require_cgroups and not self.cgroups:
             raise IsolationUnavailable("cgroup memory/pids/cpuacct controllers are not writable here")
 
-    def _fork(self) -> tuple[socket.socket, int | None]:
-        """A fresh supervisor from the zygote: our end of its own socket, and its pidfd."""
+    def _keeper(self, slot: int, cfg: dict) -> _Keeper:
+        """The slot's keeper (made by the zygote the first time, or when it is gone or its set-up differs)."""
+        k = self._keepers.get(slot)
+        if k is not None and k.cfg == cfg and k.alive():
+            return k
+        if k is not None:
+            del self._keepers[slot]
+            k.close()
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw = json.dumps(cfg).encode()
             try:
-                socket.send_fds(self._ctrl, [b"F"], [theirs.fileno()])
+                socket.send_fds(self._ctrl, [b"K"], [theirs.fileno()])
+                self._ctrl.sendall(struct.pack("!I", len(raw)) + raw)
                 msg, fds, _, _ = socket.recv_fds(self._ctrl, 1, 1)
             except OSError:
                 msg, fds = b"", []
             finally:
                 theirs.close()
-            if msg not in (b"P", b"X"):
+            if msg != b"P" or len(fds) != 1:
                 ours.close()
+                for fd in fds:
+                    os.close(fd)
                 self._kill_zygote()
                 raise _ZygoteDied("sandbox zygote died")
-            return ours, (fds[0] if fds else None)
+        ours.settimeout(60)
+        try:
+            got = recv_msg(ours)
+        except OSError:
+            got = None
+        ours.settimeout(None)
+        ready = got[0] if got else {"error": "the keeper died while setting up"}
+        if not ready.get("ok"):
+            ours.close()
+            os.close(fds[0])
+            raise IsolationUnavailable(f"sandbox slot set-up failed: {ready.get('error')}")
+        k = _Keeper(ours, fds[0], cfg, ready.get("cgroups"))
+        self._keepers[slot] = k
+        return k
 
-    def _call(self, req: dict, blobs: dict[str, bytes], judge_input: bytes | None, outer_s: float) -> tuple[dict, dict[str, bytes]]:
-        try:
-            sock, pidfd = self._fork()
-        except _ZygoteDied:  # nothing of this run started: once more with a new zygote (the old one was
-            try:  # killed with the thread that started it, PR_SET_PDEATHSIG: e.g. a finished thread pool's)
-                sock, pidfd = self._fork()
-            except _ZygoteDied as exc:
-                return {"setup_error": str(exc)}, {}
-        try:
-            sock.settimeout(outer_s)
+    def _call(self, slot: int, cfg: dict, req: dict, blobs: dict[str, bytes], judge_input: bytes) -> tuple[dict, dict[str, bytes]]:
+        for attempt in (1, 2):  # a keeper or zygote found dead: once more with new ones (nothing of the run started)
             try:
-                zygote.send_msg(sock, req, blobs)
-                if judge_input is not None:
-                    zygote.send_msg(sock, {}, {"judge_input": judge_input})
-            except BrokenPipeError:
-                pass  # it failed before reading everything: its report says why
-            got = zygote.recv_msg(sock)
-            if got is None:
-                return {"setup_error": "the sandbox supervisor died without a report"}, {}
-            return got
-        except (TimeoutError, OSError) as exc:
-            if pidfd is not None:
-                with contextlib.suppress(OSError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            return {"setup_error": f"the sandbox supervisor did not report in time ({exc})"}, {}
-        finally:
-            sock.close()
-            if pidfd is not None:
-                os.close(pidfd)
+                k = self._keeper(slot, cfg)
+                return supervise(k.sock, k.cgroups, k.last, dict(req), dict(blobs), judge_input)
+            except (_ZygoteDied, KeeperGone) as exc:
+                # the zygote is killed with the thread that started it (PR_SET_PDEATHSIG), e.g. a finished pool's
+                if attempt == 2:
+                    return {"setup_error": str(exc)}, {}
+            except IsolationUnavailable as exc:
+                return {"setup_error": str(exc)}, {}
+        raise AssertionError("unreachable")
 
     def _kill_zygote(self) -> None:
         if self._proc is not None:
@@ -282,6 +320,9 @@ class Sandbox:
             self._proc = None
 
     def close(self) -> None:
+        for k in list(self._keepers.values()):
+            k.close()
+        self._keepers.clear()
         if self._proc is not None:
             with contextlib.suppress(Exception):
                 self._ctrl.close()
@@ -368,29 +409,27 @@ print(json.dumps(out))
         python_after: str | None = None,
         links: list[str] | None = None,
     ) -> RunResult:
+        cfg = {"uid": None, "cgroups": self.cgroups, "extra_ro": _python_dirs() + TOOLCHAIN_DIRS}
+        req = {
+            "limits": lim.to_dict(),
+            "argv": argv,
+            "workdir": str(workdir) if workdir else None,
+            "work_writable": work_writable,
+            "judge": judge_source is not None,
+            "filename": filename,
+            "links": list(links or []),
+        }
+        blobs = {"stdin": stdin or b""}
+        if python_source is not None:
+            blobs["python_source"] = python_source.encode("utf-8", "surrogateescape")
+        if python_after is not None:
+            blobs["python_after"] = _compiled(python_after, "<serve>")
+        if judge_source is not None:
+            blobs["judge_code"] = _compiled(judge_source, "judge.py")
         with self._slots.acquire() as slot:
-            req = {
-                "slot": slot,
-                "uid": SLOT_UID_BASE + slot,
-                "judge_uid": JUDGE_UID_BASE + slot,
-                "limits": lim.to_dict(),
-                "argv": argv,
-                "workdir": str(workdir) if workdir else None,
-                "work_writable": work_writable,
-                "cgroups": self.cgroups,
-                "extra_ro": _python_dirs() + TOOLCHAIN_DIRS,
-                "judge": judge_source is not None,
-                "filename": filename,
-                "links": list(links or []),
-            }
-            blobs = {"stdin": stdin or b""}
-            if python_source is not None:
-                blobs["python_source"] = python_source.encode("utf-8", "surrogateescape")
-            if python_after is not None:
-                blobs["python_after"] = _compiled(python_after, "<serve>")
-            if judge_source is not None:
-                blobs["judge_code"] = _compiled(judge_source, "judge.py")
-            rep, out = self._call(req, blobs, judge_input if judge_source is not None else None, lim.wall() + 30)
+            cfg["uid"] = req["uid"] = SLOT_UID_BASE + slot
+            req["judge_uid"] = JUDGE_UID_BASE + slot
+            rep, out = self._call(slot, cfg, req, blobs, judge_input if judge_source is not None else b"")
         return _classify(rep, lim, out)
 
     def run_python(self, source: str, stdin: bytes = b"", limits: Limits | None = None) -> RunResult:

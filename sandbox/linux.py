@@ -219,3 +219,59 @@ def install_seccomp() -> None:
         _libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0),
         "seccomp",
     )
+
+
+def setns(fd: int, nstype: int) -> None:
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+IPC_RMID = 0
+
+
+def remove_sysv_ipc() -> int:
+    """Remove every SysV shared-memory segment, semaphore set and message queue of this IPC namespace
+    (listed by the /proc mounted in this mount namespace); returns how many there were."""
+    n = 0
+    for kind, rm in (
+        ("shm", lambda i: _libc.shmctl(ctypes.c_int(i), IPC_RMID, None)),
+        ("sem", lambda i: _libc.semctl(ctypes.c_int(i), 0, IPC_RMID)),
+        ("msg", lambda i: _libc.msgctl(ctypes.c_int(i), IPC_RMID, None)),
+    ):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            rows = f.read().splitlines()[1:]
+        for row in rows:
+            _check(rm(int(row.split()[1])), f"removing SysV {kind}")
+            n += 1
+    return n
+
+
+_SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT, _SYS_MOVE_MOUNT = 430, 431, 432, 429
+_FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 1, 6
+_MOUNT_ATTR_NOSUID, _MOUNT_ATTR_NODEV = 0x2, 0x4
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_AT_FDCWD = -100
+
+
+def _sys(nr: int, *args) -> int:
+    ret = _libc.syscall(ctypes.c_long(nr), *args)
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"syscall {nr}: {os.strerror(err)}")
+    return ret
+
+
+def detached_tmpfs(options: dict[str, str]) -> int:
+    """A new tmpfs, mounted nowhere yet (nosuid, nodev): an fd of its root (reach it as /proc/self/fd/N)."""
+    fs = _sys(_SYS_FSOPEN, b"tmpfs", 1)  # FSOPEN_CLOEXEC
+    try:
+        for key, value in options.items():
+            _sys(_SYS_FSCONFIG, fs, _FSCONFIG_SET_STRING, key.encode(), value.encode(), 0)
+        _sys(_SYS_FSCONFIG, fs, _FSCONFIG_CMD_CREATE, None, None, 0)
+        return _sys(_SYS_FSMOUNT, fs, 1, _MOUNT_ATTR_NOSUID | _MOUNT_ATTR_NODEV)  # FSMOUNT_CLOEXEC
+    finally:
+        os.close(fs)
+
+
+def move_mount(fd: int, target: str) -> None:
+    """Attach the mount ``fd`` (from :func:`detached_tmpfs`) at ``target`` in this mount namespace."""
+    _sys(_SYS_MOVE_MOUNT, fd, b"", _AT_FDCWD, target.encode(), _MOVE_MOUNT_F_EMPTY_PATH)

@@ -1,13 +1,15 @@
 """Sandbox policy as data: limits (units in the names) and one row per language.
 
-Every untrusted run gets, whatever its limits: new user, PID, network, mount,
-IPC and UTS namespaces (no network device but a loopback that stays down, or is
-up and alone when ``Limits.loopback`` asks); a read-only root made of the
-runtime's own directories and nothing else (no /root but a rustup toolchain's own
-directory when that is the Rust found, no /home, no /etc/shadow, no /var); a
-private tmpfs /tmp; an empty
-environment; a seccomp deny-list; one unprivileged uid per concurrent slot;
-and, on exit, the whole PID namespace torn down.
+Every untrusted run gets, whatever its limits: a new PID namespace and a new
+mount namespace (its own /proc, tmpfs /tmp, /dev/shm and /work), its own user
+namespace, inside its slot's network, IPC, UTS and cgroup namespaces (built once
+per slot and reused: no network device but a loopback that stays down, or the
+run's own network namespace with a working loopback alone when
+``Limits.loopback`` asks; no IPC object of an earlier run); a read-only root made
+of the runtime's own directories and nothing else (no /root but a rustup
+toolchain's own directory when that is the Rust found, no /home, no /etc/shadow,
+no /var); an empty environment; a seccomp deny-list; one unprivileged uid per
+concurrent slot; and, on exit, every process of the run killed.
 """
 
 from __future__ import annotations
