@@ -18,6 +18,11 @@ Test formats (``tests`` of an item):
     only ``entry_point`` and the test's other free names reach the program. A test
     that never calls the program tests nothing: a bad label (verdict ``error``).
 
+Any format may carry ``"imports"``: Python import lines run before a Python program (never
+before another language's), as the harnesses of APPS, TACO, verl ``prime_code`` and LiveCodeBench
+run every program after their own star imports, so a program that uses ``defaultdict`` or
+``heapq`` unimported passes there (see :data:`verirl.code_labels.HARNESS_IMPORTS`).
+
 Call and assert tests are judged by a second sandboxed process (the judge,
 :mod:`verirl.code_judge`) that never shares memory with the program: another
 uid, not dumpable. The judge alone holds the tests and the result channel; it
@@ -94,8 +99,47 @@ def validate_tests(tests: Any, language: str | None) -> None:
         entry = tests.get("entry_point")
         if not (isinstance(entry, str) and entry.isidentifier()):  # check would never be called: nothing tested
             raise InvalidInput("the test defines check(candidate): tests.entry_point must name the function to check", field="tests.entry_point")
+    if "imports" in tests:
+        _check_imports(tests["imports"])
     if fmt in ("call", "assert") and language and language.lower() not in ("python", "python3", "py", "py3"):
         raise InvalidInput(f"{fmt} tests run Python programs only", field="language")
+
+
+def _check_imports(imports: Any) -> None:
+    import ast
+
+    if not isinstance(imports, str):
+        raise InvalidInput("tests.imports must be Python import lines (a string)", field="tests.imports")
+    try:
+        body = ast.parse(imports).body
+    except (SyntaxError, ValueError, RecursionError):
+        raise InvalidInput("tests.imports does not parse as Python", field="tests.imports") from None
+    if not all(isinstance(n, ast.Import | ast.ImportFrom) and getattr(n, "module", None) != "__future__" for n in body):
+        raise InvalidInput("tests.imports may hold import statements only", field="tests.imports")
+
+
+def with_imports(program: str, imports: str) -> str:
+    """The program run after ``imports`` on one line (line numbers move by one), placed after the
+    program's own docstring and ``from __future__`` imports, which must stay first."""
+    import ast
+
+    line = "; ".join(x.strip() for x in imports.splitlines() if x.strip())
+    try:
+        body = ast.parse(program).body
+    except (SyntaxError, ValueError, RecursionError):  # it fails to compile either way
+        return line + "\n" + program
+    head = 0
+    for i, node in enumerate(body):
+        future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        doc = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        if not (future or doc):
+            break
+        head = node.end_lineno or node.lineno
+    if not head:
+        return line + "\n" + program
+    lines = program.splitlines(keepends=True)
+    rest = "".join(lines[head:])
+    return "".join(lines[:head]).rstrip("\n") + "\n" + line + "\n" + rest
 
 
 def code_budget(item: dict) -> float:
@@ -412,6 +456,8 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
     stop_first = opts.get("stop_on_first_failure")
     if stop_first is None:
         stop_first = (opts.get("code_reward") or "all_or_nothing") == "all_or_nothing"
+    if tests.get("imports") and lang.name == "python":
+        program = with_imports(program, tests["imports"])
     sb = get_sandbox()
     lim = _limits(opts)
     records: list[dict] = []

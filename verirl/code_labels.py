@@ -34,6 +34,12 @@ Stdio: inputs and outputs given as lists of lines are joined with newlines (as
 APPS's ``run_test`` does); outputs are compared token by token (the harnesses
 strip lines and compare whitespace-split tokens).
 
+Imports: APPS/TACO ``run_test``, verl ``prime_code`` (and its sandbox_fusion wrapper) and
+LiveCodeBench run every program (stdio and call-based) after a block of star imports
+(``from collections import *``, ``from typing import *``, ...), so a reference that uses
+``defaultdict`` unimported is accepted there. Their shapes carry :data:`HARNESS_IMPORTS` as the
+tests' ``imports``; CodeContests, KodCode, MBPP and HumanEval harnesses run the program as is.
+
 Nothing here runs dataset code: labels are read with ``json.loads`` and test
 code is only parsed (``ast``) to be rewritten; it runs in the sandbox's judge.
 A label of a known shape that is malformed, or of no known shape, raises
@@ -62,6 +68,21 @@ CODE_FIELDS = frozenset({
     "public_test_cases", "private_test_cases", "test", "test_info", "test_list", "test_setup_code",
     "challenge_test_list", "entry_point",
 })
+
+
+#: The import block LiveCodeBench's ``testing_util`` and verl's ``prime_code/testing_util.py`` put
+#: before every program (APPS/TACO's own block is a subset of it, plus numpy, left out here).
+HARNESS_IMPORTS = "\n".join([
+    *(f"from {m} import *" for m in ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math",
+                                     "random", "statistics", "itertools", "functools", "operator", "io", "sys",
+                                     "json", "builtins", "typing")),
+    *(f"import {m}" for m in ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random",
+                               "statistics", "itertools", "functools", "operator", "io", "sys", "json")),
+])
+
+
+def _harnessed(tests: dict) -> dict:
+    return {**tests, "imports": HARNESS_IMPORTS}
 
 
 def _json(value: Any, field: str) -> Any:
@@ -374,7 +395,7 @@ def dataset_tests(lab: Any, field: str = "label") -> dict | None:
     Raises LabelShapeError for a code label that is malformed or of no known shape.
     """
     if looks_like_test_list(lab):
-        return test_list_tests(lab, field)
+        return _harnessed(test_list_tests(lab, field))
     if not isinstance(lab, dict):
         return None
     if "input_output" in lab:
@@ -383,13 +404,13 @@ def dataset_tests(lab: Any, field: str = "label") -> dict | None:
             raise LabelShapeError("input_output must be an object with inputs and outputs", f"{field}.input_output")
         if lab.get("fn_name") and not io.get("fn_name"):
             io = {**io, "fn_name": lab["fn_name"]}
-        return apps_tests(io, f"{field}.input_output")
+        return _harnessed(apps_tests(io, f"{field}.input_output"))
     if "inputs" in lab or "outputs" in lab:
-        return apps_tests(lab, field)
+        return _harnessed(apps_tests(lab, field))
     if any(k in lab for k in ("public_tests", "private_tests", "generated_tests")):
         return codecontests_tests(lab, field)
     if "public_test_cases" in lab or "private_test_cases" in lab:
-        return lcb_row_tests(lab, field)
+        return _harnessed(lcb_row_tests(lab, field))
     if "test_list" in lab:
         return mbpp_tests(lab, field)
     if "test_info" in lab:

@@ -434,3 +434,19 @@ def test_loopback_only_when_asked():
     assert verdict(code_item(SELF_SERVER, ADD_STDIO)) == ("incorrect", "runtime_error")
     reach_out = "import socket\na, b = map(int, input().split())\nsocket.create_connection(('1.1.1.1', 53), timeout=2)\nprint(a + b)"
     assert verdict(code_item(reach_out, ADD_STDIO, network="loopback")) == ("incorrect", "runtime_error")
+
+
+def test_harness_imports_run_before_a_python_program_only():
+    # APPS/TACO/prime_code/LiveCodeBench harnesses star-import collections etc. before the program
+    from verirl.code_labels import HARNESS_IMPORTS
+
+    prog = "d = defaultdict(int)\nd[1] += 2\nprint(d[1], gcd(4, 6), pow(2, 10, 1000))"
+    tests = {"format": "stdio", "cases": [{"input": "", "output": "2 2 24\n"}]}
+    assert verdict(code_item(prog, tests)) == ("incorrect", "runtime_error")
+    assert verdict(code_item(prog, {**tests, "imports": HARNESS_IMPORTS})) == ("correct", "accepted")
+    future = '"""doc"""\nfrom __future__ import annotations\n' + prog  # __future__ must stay first
+    assert verdict(code_item(future, {**tests, "imports": HARNESS_IMPORTS})) == ("correct", "accepted")
+    call = {"format": "call", "fn_name": "f", "cases": [{"args": [[3, 1, 2]], "expected": [1, 2, 3]}], "imports": HARNESS_IMPORTS}
+    assert verdict(code_item("def f(xs):\n    h = list(xs)\n    heapify(h)\n    return [heappop(h) for _ in xs]", call)) == ("correct", "accepted")
+    cpp = "#include <iostream>\nint main(){std::cout<<\"2 2 24\\n\";}"
+    assert verdict(code_item(cpp, {**tests, "imports": HARNESS_IMPORTS}, "cpp", time_limit_s=5, memory_mb=1024)) == ("correct", "accepted")

