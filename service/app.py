@@ -13,6 +13,7 @@ from verirl.settings import Settings, get_settings, redis_options
 from . import errors
 from .deps import require_api_key
 from .dispatch import make_dispatcher
+from .hot import HotPathApp
 from .jobs import JobRunner
 from .middleware import BodyLimitMiddleware, RequestIdMiddleware
 from .registry import Registry
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.registry.close()
 
     secured = bool(settings.api_key_list)
-    app = FastAPI(
+    app = HotPathApp(
         title="verirl",
         version=__version__,
         description="Verifiable rewards and data curation for RL of reasoning LLMs.",
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.api_keys = [k.encode() for k in settings.api_key_list]
+    app.state.max_body_bytes = int(settings.max_body_mb * 1024 * 1024)
     errors.install(app)
     auth = [Depends(require_api_key)]
     if secured:
@@ -96,7 +98,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router, dependencies=auth)
     app.include_router(datasets.router, dependencies=auth)
     app.include_router(status.router, dependencies=auth)
-    app.add_middleware(compat.TrainerFastPath)  # innermost: after the body limit and the request id
-    app.add_middleware(BodyLimitMiddleware, max_bytes=int(settings.max_body_mb * 1024 * 1024))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=app.state.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -52,7 +52,9 @@ class EmbeddedDispatcher:
     def __init__(self, workers: int, item_timeout_s: float, max_queue_depth: int) -> None:
         from verirl.pool import VerifierPool
 
-        self.pool = VerifierPool(workers)
+        # Started in the background: the API answers at once, items wait in the pool's queue
+        # until the verifier processes are up (the fork server's warm-up takes seconds).
+        self.pool = VerifierPool(workers, background=True)
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
         self._waiting: list[tuple[list[dict], list]] = []
@@ -106,11 +108,11 @@ class EmbeddedDispatcher:
         budgets = [item_budget(it, self.item_timeout_s) for it in combined]
         try:
             futs = self.pool.submit_many(combined, budgets)
-        except RuntimeError:  # pool closed (shutting down): every item is an error, never a hang
+        except RuntimeError as exc:  # pool closed or failed to start: every item is an error, never a hang
             futs = []
             for it in combined:
                 f: Future = Future()
-                f.set_result(failure_result(it, "error", "verifier pool shut down"))
+                f.set_result(failure_result(it, "error", "verifier pool shut down" if self.pool._closed else str(exc)))
                 futs.append(f)
         pos = 0
         for items, slot in batch:
@@ -143,7 +145,17 @@ class EmbeddedDispatcher:
             return {"available": None, "error": f"sandbox self-check {res.get('verdict')}: {(res.get('details') or {}).get('error')}"}
         return iso
 
+    @property
+    def warming(self) -> bool:
+        """True while the verifier processes start (requests are accepted and wait for them)."""
+        return self.pool.warming
+
     async def ready(self) -> tuple[bool, str]:
+        if self.pool.warming:
+            return (False, f"warming up: starting {self.pool.size} verifier processes; requests are accepted "
+                           "and graded as soon as they are up")
+        if self.pool.start_error is not None:
+            return (False, f"verifier processes could not be started: {self.pool.start_error}")
         st = self.pool.stats()
         return (st["alive"] > 0, f"{st['alive']}/{st['size']} verifier processes alive")
 
