@@ -165,9 +165,10 @@ class HotPathApp(FastAPI):
                     req = ScoreRequest.model_validate_json(body)
                 except ValidationError:
                     return None
-                from .jobs import score_batch
+                from .jobs import score_batch, score_endpoint
 
-                out = await score_batch(self.state.dispatcher, self.state.settings, req, self.state.registry)
+                out = await score_batch(self.state.dispatcher, self.state.settings, req, self.state.registry,
+                                        endpoint=score_endpoint(dict(scope["headers"]).get(b"x-verirl-integration")))
                 return 200, score_response_json(out), []
             from .routes import compat
 

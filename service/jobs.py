@@ -29,6 +29,17 @@ log = logging.getLogger("verirl.jobs")
 
 
 
+#: The integrations that name themselves (X-Verirl-Integration) in the label-error metric.
+INTEGRATIONS = frozenset({"verl", "trl"})
+
+
+def score_endpoint(integration: str | bytes | None) -> str:
+    """The ``endpoint`` label of a /v1/score request: the integration that sent it, else ``score``."""
+    if isinstance(integration, bytes):
+        integration = integration.decode("latin-1")
+    return integration if integration in INTEGRATIONS else "score"
+
+
 def check_size(req: ScoreRequest, settings: Settings) -> None:
     if len(req.items) > settings.max_items:
         raise InvalidInput(f"at most {settings.max_items} items per request", field="items")
@@ -71,10 +82,11 @@ async def score_batch(
     registry: Any = None,
     count_token: str | None = None,
     log_each: bool = True,
+    endpoint: str = "score",
 ) -> dict[str, Any]:
     check_size(req, settings)
     return await score_items(dispatcher, settings, req.items, request_base(req.options, settings.reward_spec),
-                             registry, count_token, log_each)
+                             registry, count_token, log_each, endpoint)
 
 
 async def score_items(
@@ -85,9 +97,11 @@ async def score_items(
     registry: Any = None,
     count_token: str | None = None,
     log_each: bool = True,
+    endpoint: str = "score",
 ) -> dict[str, Any]:
     """Grade raw items against the request options ``base`` (:func:`verirl.batch.request_base`):
-    the body of ``score_batch``, for callers that hold ``base`` already (the trainer endpoints)."""
+    the body of ``score_batch``, for callers that hold ``base`` already (the trainer endpoints).
+    ``endpoint`` labels the request's label errors in the metrics."""
     t0 = time.perf_counter()
     given = raw_items
     raw_items, unknown = await _resolve_problems(registry, raw_items)
@@ -116,7 +130,7 @@ async def score_items(
     results: list[dict] = [e for e in errors]  # type: ignore[misc]
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
-    RECORDER.record_results(prepared, results)
+    RECORDER.record_results(prepared, results, endpoint)
     took = time.perf_counter() - t0
     # The trainer endpoints get thousands of one-item requests a step: a line each would cost more than the grading.
     log.log(logging.INFO if log_each or took >= 1.0 else logging.DEBUG, "scored %d items in %.3f s", len(results), took)
@@ -226,7 +240,8 @@ class JobRunner:
             await self.store.set_job_status(job_id, "running")
             req = ScoreRequest.model_validate(raw)
             try:
-                result = await score_batch(self.dispatcher, self.settings, req, self.registry, count_token=f"job:{job_id}")
+                result = await score_batch(self.dispatcher, self.settings, req, self.registry, count_token=f"job:{job_id}",
+                                           endpoint="jobs")
             except InvalidInput as exc:
                 await self.store.finish_job(job_id, "failed", {"code": exc.code, "message": exc.message, "field": exc.field})
                 return

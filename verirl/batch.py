@@ -122,6 +122,14 @@ def prepare_items(
             if not isinstance(raw, dict):
                 raise InvalidInput("each item must be an object", field=prefix)
             item = ScoreItem.model_validate(raw)
+            if item.label_error is not None:  # reported by the caller: a verdict, never graded
+                prepared.append(None)
+                errors.append({
+                    "id": item.id, "reward": base.get("failure_reward"), "verdict": "error", "extracted": None,
+                    "details": {"error": {"code": "invalid_label", "field": item.label_error.field,
+                                          "message": item.label_error.message}},
+                })
+                continue
             opts = dict(base)
             if item.options is not None:
                 opts.update(item.options.model_dump(exclude_none=True))
@@ -130,7 +138,7 @@ def prepare_items(
                     opts["reward"] = validate_spec(item.options.reward)
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
-            data = item.model_dump(exclude_none=True, exclude={"options"})
+            data = item.model_dump(exclude_none=True, exclude={"options", "label_error"})
             data["options"] = opts
             if len(item.completion) > max_completion_chars:
                 # the model's doing, never a null reward: graded incorrect (reason too_long), not read

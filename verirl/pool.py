@@ -180,11 +180,13 @@ class VerifierPool:
         self._thread.start()
 
     def _start_children(self) -> None:
+        t0 = time.monotonic()
         try:
             for _ in range(self.size):
                 if self._closed:
                     return
                 self._children.append(self._spawn())
+            log.info("%d verifier processes started in %.1f s", self.size, time.monotonic() - t0)
         except BaseException as exc:
             with self._lock:
                 self.start_error = exc
@@ -405,7 +407,7 @@ class VerifierPool:
                 fut.set_result(_failure(item, "timeout", "verification exceeded its time budget"))
                 self._requeue(c)
                 self._replace(c)
-            elif c.sentinel in ready or not c.proc.is_alive():
+            elif c.sentinel in ready:  # the process exited (its sentinel is watched with its pipe)
                 c.tasks.popleft()
                 self.crashes += 1
                 fut.set_result(_failure(item, "error", f"verifier process died (exit {c.proc.exitcode})"))

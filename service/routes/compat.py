@@ -32,7 +32,6 @@ from verirl.labels import (
     item_from_label,
     label_error,
     response_of,
-    warn_invalid_label,
 )
 from verirl.rewards import parse_spec
 from verirl.schemas import FAILURE_VERDICTS, ScoreOptions
@@ -179,9 +178,7 @@ async def _grade(
     hint = "openrlhf" if endpoint == "openrlhf" else "slime"
     for i, (response, label, prompt, field) in enumerate(entries):
         err = label_error(label, field=field, hint=hint, task=q.task)
-        if err is not None:
-            warn_invalid_label(err)
-            RECORDER.label_errors.labels(endpoint).inc()
+        if err is not None:  # counted and warned (service.observe) with the request's other results
             results[i] = invalid_label_result(err, id=str(i), reward=q.failure_reward)
             continue
         item = apply_think(item_from_label(response, label, id=str(i), task=q.task), think, prompt)
@@ -191,13 +188,13 @@ async def _grade(
         items.append(item)
     bad = [r for r in results if r is not None]
     if bad:
-        RECORDER.record_results([None] * len(bad), bad)
+        RECORDER.record_results([None] * len(bad), bad, endpoint)
     if items:
         if len(items) > settings.max_items:
             raise InvalidInput(f"at most {settings.max_items} items per request", field="items")
         try:
             out = await score_items(app.state.dispatcher, settings, items, q.base(settings), app.state.registry,
-                                    log_each=len(items) >= 64)
+                                    log_each=len(items) >= 64, endpoint=endpoint)
             graded = out["results"]
         except InvalidInput as exc:
             if not (exc.field or "").startswith("items["):
@@ -210,7 +207,7 @@ async def _grade(
             graded = [e or invalid_label_result({"code": exc.code, "field": exc.field or "", "message": exc.message}) for e in errors]
             for g in graded:
                 g["reward"] = q.failure_reward
-            RECORDER.record_results([None] * len(graded), graded)
+            RECORDER.record_results([None] * len(graded), graded, endpoint)
         for i, res in zip(todo, graded, strict=True):
             results[i] = res
     return [r for r in results if r is not None]
