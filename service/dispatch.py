@@ -12,6 +12,7 @@ of result dicts as long as ``items``, in order, by the deadline):
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 import threading
@@ -59,6 +60,11 @@ class EmbeddedDispatcher:
         self.max_queue_depth = max_queue_depth
         self._waiting: list[tuple[list[dict], list]] = []
         self._flush_scheduled = False
+        # Requests whose last item is graded, woken together: one loop wake-up (one system
+        # call) per burst of results from the scheduler thread, not one per request.
+        self._finished: collections.deque[asyncio.Future] = collections.deque()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self._isolation = self._check_isolation()
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
@@ -76,7 +82,7 @@ class EmbeddedDispatcher:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                loop.call_soon_threadsafe(_resolve, done)
+                self._finish(loop, done)
 
         slot: list = [_one_done]  # the flush appends this request's futures
         self._waiting.append((items, slot))
@@ -99,6 +105,24 @@ class EmbeddedDispatcher:
                     cf.cancel()  # a queued item is dropped; a running one ends at its own budget
                 out.append(failure_result(it, "timeout", DEADLINE_MESSAGE))
         return out
+
+    def _finish(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future) -> None:
+        self._finished.append(done)
+        with self._wake_lock:
+            if self._wake_pending:
+                return  # a wake-up is on its way and will resolve this one too
+            self._wake_pending = True
+        loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+        while self._finished:
+            fut = self._finished.popleft()
+            if fut.get_loop() is asyncio.get_running_loop():
+                _resolve(fut)
+            else:  # another event loop's request (tests): resolved in its own loop
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
 
     def _flush(self) -> None:
         """Submit every request that arrived in this loop turn as one pool batch."""
