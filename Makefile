@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test test-slow test-all bench lint compose-check image clean
+.PHONY: run test test-slow test-all bench bench-all lint compose-check image clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ test-slow: $(VENV)/.dev-installed
 test-all: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## One table: every speed ratio against its baseline, measured in the same run, wall and CPU time.
 bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/summary.py
+
+## Every bench script's own detailed tables.
+bench-all: $(VENV)/.dev-installed
+	$(BIN)/python bench/summary.py
 	$(BIN)/python bench/score_bench.py
 	$(BIN)/python bench/math_bench.py
 	$(BIN)/python bench/task_bench.py

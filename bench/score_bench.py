@@ -35,13 +35,51 @@ def _items(rows, reps: int, salt: str = "") -> list[dict]:
 
 
 def _loop(items: list[dict]) -> float:
+    return loop_times(items)[0]
+
+
+def loop_times(items: list[dict]) -> tuple[float, float]:
+    """(wall s, CPU s) of the single-process math-verify loop over ``items``."""
     from math_verify import parse, verify
 
     verify(parse("\\boxed{1}"), parse("\\boxed{1}"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for it in items:
         verify(parse(it["answer"]), parse(it["completion"]))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of a server process and its children (verifier processes)."""
+    import psutil
+
+    p = psutil.Process(pid)
+    total = 0.0
+    for proc in [p, *p.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def fresh_800(items: list[dict]) -> tuple[float, float, float]:
+    """One POST of ``items`` to a fresh embedded server (2 verifier processes, cold caches, warmed
+    with other answers): (wall s, server CPU s, slowest item's verification ms)."""
+    from tests import procs
+
+    with tempfile.TemporaryDirectory() as d:
+        server, url = procs.start_server(Path(d), workers=2)
+        try:
+            procs.wait_http(url + "/readyz", server, timeout=120)
+            _warm(url)
+            c0 = server_cpu(server.pid)
+            t_api, slowest = _one_post(url, items)
+            cpu = server_cpu(server.pid) - c0
+        finally:
+            server.stop()
+    return t_api, cpu, slowest
 
 
 def _post(url: str, items: list[dict]) -> tuple[float, dict]:
@@ -103,20 +141,14 @@ def main() -> None:
     rep_rows = []
     for rep in range(args.repeat):
         items = _items(rows, 1, salt=f"r{rep} ")
-        t_loop = _loop(items)
-        with tempfile.TemporaryDirectory() as d:  # a fresh server: every cache in its verifiers is cold
-            server, url = procs.start_server(Path(d), workers=2)
-            try:
-                procs.wait_http(url + "/readyz", server, timeout=120)
-                _warm(url)
-                t_api, slowest = _one_post(url, items)
-            finally:
-                server.stop()
+        t_loop, c_loop = loop_times(items)
+        t_api, c_api, slowest = fresh_800(items)  # a fresh server: every cache in its verifiers is cold
         rep_rows.append([
             f"{rep + 1}", f"{len(items) / t_loop:,.0f}", f"{len(items) / t_api:,.0f}", f"{t_loop / t_api:.1f}x",
-            f"{t_api * 1000:.0f}", f"{slowest:.0f}",
+            f"{t_api * 1000:.0f}", f"{c_loop:.2f} / {c_api:.2f}", f"{slowest:.0f}",
         ])
-    print(table(["repeat", "loop items/s (math-verify, 1 core)", "/v1/score items/s", "ratio", "request ms", "slowest item ms"], rep_rows))
+    print(table(["repeat", "loop items/s (math-verify, 1 core)", "/v1/score items/s", "ratio (wall)", "request ms",
+                 "CPU s: loop / server (API + verifiers)", "slowest item ms"], rep_rows))
     print()
     if args.only_800:
         return

@@ -12,6 +12,7 @@ of result dicts as long as ``items``, in order, by the deadline):
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import socket
 import threading
@@ -52,11 +53,18 @@ class EmbeddedDispatcher:
     def __init__(self, workers: int, item_timeout_s: float, max_queue_depth: int) -> None:
         from verirl.pool import VerifierPool
 
-        self.pool = VerifierPool(workers)
+        # Started in the background: the API answers at once, items wait in the pool's queue
+        # until the verifier processes are up (the fork server's warm-up takes seconds).
+        self.pool = VerifierPool(workers, background=True)
         self.item_timeout_s = item_timeout_s
         self.max_queue_depth = max_queue_depth
         self._waiting: list[tuple[list[dict], list]] = []
         self._flush_scheduled = False
+        # Requests whose last item is graded, woken together: one loop wake-up (one system
+        # call) per burst of results from the scheduler thread, not one per request.
+        self._finished: collections.deque[asyncio.Future] = collections.deque()
+        self._wake_lock = threading.Lock()
+        self._wake_pending = False
         self._isolation = self._check_isolation()
 
     async def score(self, items: list[dict], deadline: float) -> list[dict]:
@@ -74,7 +82,7 @@ class EmbeddedDispatcher:
                 left[0] -= 1
                 last = left[0] == 0
             if last:
-                loop.call_soon_threadsafe(_resolve, done)
+                self._finish(loop, done)
 
         slot: list = [_one_done]  # the flush appends this request's futures
         self._waiting.append((items, slot))
@@ -98,6 +106,24 @@ class EmbeddedDispatcher:
                 out.append(failure_result(it, "timeout", DEADLINE_MESSAGE))
         return out
 
+    def _finish(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future) -> None:
+        self._finished.append(done)
+        with self._wake_lock:
+            if self._wake_pending:
+                return  # a wake-up is on its way and will resolve this one too
+            self._wake_pending = True
+        loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+        while self._finished:
+            fut = self._finished.popleft()
+            if fut.get_loop() is asyncio.get_running_loop():
+                _resolve(fut)
+            else:  # another event loop's request (tests): resolved in its own loop
+                fut.get_loop().call_soon_threadsafe(_resolve, fut)
+
     def _flush(self) -> None:
         """Submit every request that arrived in this loop turn as one pool batch."""
         self._flush_scheduled = False
@@ -106,11 +132,11 @@ class EmbeddedDispatcher:
         budgets = [item_budget(it, self.item_timeout_s) for it in combined]
         try:
             futs = self.pool.submit_many(combined, budgets)
-        except RuntimeError:  # pool closed (shutting down): every item is an error, never a hang
+        except RuntimeError as exc:  # pool closed or failed to start: every item is an error, never a hang
             futs = []
             for it in combined:
                 f: Future = Future()
-                f.set_result(failure_result(it, "error", "verifier pool shut down"))
+                f.set_result(failure_result(it, "error", "verifier pool shut down" if self.pool._closed else str(exc)))
                 futs.append(f)
         pos = 0
         for items, slot in batch:
@@ -143,7 +169,17 @@ class EmbeddedDispatcher:
             return {"available": None, "error": f"sandbox self-check {res.get('verdict')}: {(res.get('details') or {}).get('error')}"}
         return iso
 
+    @property
+    def warming(self) -> bool:
+        """True while the verifier processes start (requests are accepted and wait for them)."""
+        return self.pool.warming
+
     async def ready(self) -> tuple[bool, str]:
+        if self.pool.warming:
+            return (False, f"warming up: starting {self.pool.size} verifier processes; requests are accepted "
+                           "and graded as soon as they are up")
+        if self.pool.start_error is not None:
+            return (False, f"verifier processes could not be started: {self.pool.start_error}")
         st = self.pool.stats()
         return (st["alive"] > 0, f"{st['alive']}/{st['size']} verifier processes alive")
 

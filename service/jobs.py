@@ -16,7 +16,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from verirl.batch import batch_stats, group_stats, prepare_items
+from verirl.batch import batch_stats, group_stats, prepare_items, request_base
 from verirl.errors import InvalidInput, VerirlError
 from verirl.schemas import ScoreRequest
 from verirl.settings import Settings
@@ -27,6 +27,17 @@ from .store import Store
 
 log = logging.getLogger("verirl.jobs")
 
+
+
+#: The integrations that name themselves (X-Verirl-Integration) in the label-error metric.
+INTEGRATIONS = frozenset({"verl", "trl"})
+
+
+def score_endpoint(integration: str | bytes | None) -> str:
+    """The ``endpoint`` label of a /v1/score request: the integration that sent it, else ``score``."""
+    if isinstance(integration, bytes):
+        integration = integration.decode("latin-1")
+    return integration if integration in INTEGRATIONS else "score"
 
 
 def check_size(req: ScoreRequest, settings: Settings) -> None:
@@ -71,36 +82,55 @@ async def score_batch(
     registry: Any = None,
     count_token: str | None = None,
     log_each: bool = True,
+    endpoint: str = "score",
 ) -> dict[str, Any]:
-    t0 = time.perf_counter()
     check_size(req, settings)
-    raw_items, unknown = await _resolve_problems(registry, req.items)
+    return await score_items(dispatcher, settings, req.items, request_base(req.options, settings.reward_spec),
+                             registry, count_token, log_each, endpoint)
+
+
+async def score_items(
+    dispatcher: Dispatcher,
+    settings: Settings,
+    raw_items: list[Any],
+    base: dict[str, Any],
+    registry: Any = None,
+    count_token: str | None = None,
+    log_each: bool = True,
+    endpoint: str = "score",
+) -> dict[str, Any]:
+    """Grade raw items against the request options ``base`` (:func:`verirl.batch.request_base`):
+    the body of ``score_batch``, for callers that hold ``base`` already (the trainer endpoints).
+    ``endpoint`` labels the request's label errors in the metrics."""
+    t0 = time.perf_counter()
+    given = raw_items
+    raw_items, unknown = await _resolve_problems(registry, raw_items)
     prepared, errors = prepare_items(
         raw_items,
-        req.options,
+        None,
         max_completion_chars=settings.max_completion_chars,
         max_answer_chars=settings.max_answer_chars,
-        default_reward=settings.reward_spec,
+        base=base,
     )
     for i in unknown:
         prepared[i] = None
         errors[i] = {
-            "id": req.items[i].get("id") if isinstance(req.items[i].get("id"), str) else None,
+            "id": given[i].get("id") if isinstance(given[i].get("id"), str) else None,
             "reward": None,
             "verdict": "error",
             "extracted": None,
             "details": {"error": {"code": "unknown_problem", "field": f"items[{i}].problem_id",
-                                  "message": f"no registered problem {req.items[i]['problem_id']!r}"}},
+                                  "message": f"no registered problem {given[i]['problem_id']!r}"}},
         }
     # A bad item is its own `error` verdict, alone or not: a one-item trainer client (OpenRLHF,
     # slime) gets the same answer as a batch would give that item, never a whole-request 422.
     todo = [(i, p) for i, p in enumerate(prepared) if p is not None]
-    deadline_s = (req.options.deadline_s if req.options and req.options.deadline_s else None) or settings.request_timeout_s
+    deadline_s = base.get("deadline_s") or settings.request_timeout_s
     graded = await dispatcher.score([p for _, p in todo], time.monotonic() + deadline_s)
     results: list[dict] = [e for e in errors]  # type: ignore[misc]
     for (i, _), res in zip(todo, graded, strict=True):
         results[i] = res
-    RECORDER.record_results(prepared, results)
+    RECORDER.record_results(prepared, results, endpoint)
     took = time.perf_counter() - t0
     # The trainer endpoints get thousands of one-item requests a step: a line each would cost more than the grading.
     log.log(logging.INFO if log_each or took >= 1.0 else logging.DEBUG, "scored %d items in %.3f s", len(results), took)
@@ -210,7 +240,8 @@ class JobRunner:
             await self.store.set_job_status(job_id, "running")
             req = ScoreRequest.model_validate(raw)
             try:
-                result = await score_batch(self.dispatcher, self.settings, req, self.registry, count_token=f"job:{job_id}")
+                result = await score_batch(self.dispatcher, self.settings, req, self.registry, count_token=f"job:{job_id}",
+                                           endpoint="jobs")
             except InvalidInput as exc:
                 await self.store.finish_job(job_id, "failed", {"code": exc.code, "message": exc.message, "field": exc.field})
                 return

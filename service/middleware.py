@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,15 +60,7 @@ class BodyLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"request body larger than {self.max_bytes} bytes",
-                    "field": "body",
-                }
-            }
-        ).encode()
+        body = payload_too_large(self.max_bytes)
         await send(
             {
                 "type": "http.response.start",
@@ -80,7 +71,21 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def payload_too_large(max_bytes: int) -> bytes:
+    """The 413 body, in the one error shape."""
+    return json.dumps(
+        {"error": {"code": "payload_too_large", "message": f"request body larger than {max_bytes} bytes", "field": "body"}}
+    ).encode()
+
+
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def clean_request_id(value: bytes | None) -> str | None:
+    """The caller's X-Request-Id, reduced to safe characters (at most 64), or None."""
+    if value is None:
+        return None
+    return _SAFE_ID.sub("", value.decode("latin-1"))[:64] or None
 
 
 class RequestIdMiddleware:
@@ -94,15 +99,15 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from verirl.logs import request_id_var
+        from verirl.logs import new_request_id, request_id_var
 
         from .observe import RECORDER
 
         rid = None
         for name, value in scope.get("headers", []):
             if name == b"x-request-id":
-                rid = _SAFE_ID.sub("", value.decode("latin-1"))[:64] or None
-        rid = rid or uuid.uuid4().hex[:16]
+                rid = clean_request_id(value)
+        rid = rid or new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         status = 500

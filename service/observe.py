@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +23,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from verirl.logs import request_id_var
 from verirl.schemas import FAILURE_VERDICTS
+
+#: At most one label-error warning per endpoint in this many seconds (the rest are counted in it).
+LABEL_WARN_EVERY_S = 10.0
+log = logging.getLogger("verirl.api")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\[\d+\]")
 
 _LAT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 _VERIFY_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30)
@@ -47,6 +53,9 @@ class Recorder:
         self.stale = Gauge("verirl_gauges_stale", "1 when queue depth and workers could not be read at this scrape (they show the last values read)", registry=r)
         self.gauges_age = Gauge("verirl_gauges_age_seconds", "Seconds since queue depth and workers were last read", registry=r)
         self._gauges_at: float | None = None
+        self._label_warned: dict[str, float] = {}
+        self._label_quiet: collections.Counter[str] = collections.Counter()
+        self._items_by: dict[tuple[str, str], Any] = {}
         self.windows: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self.errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
         self.started = time.time()
@@ -57,27 +66,61 @@ class Recorder:
             self.windows.append({"t": start, "items": 0, "verdicts": collections.Counter(), "tasks": collections.Counter()})
         return self.windows[-1]
 
-    def record_results(self, items: list[dict | None], results: list[dict]) -> None:
+    def record_results(self, items: list[dict | None], results: list[dict], endpoint: str = "score") -> None:
+        """Count the results of one request (``endpoint``: the label of its label errors)."""
         w = self._window()
         rid = request_id_var.get()
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
+        label_errors: list[dict] = []
         for item, res in zip(items, results, strict=True):
             task = (item or {}).get("task", "math")
             verdict = res.get("verdict", "error")
-            self.items.labels(task, verdict).inc()
-            w["items"] += 1
-            w["verdicts"][verdict] += 1
-            w["tasks"][(task, verdict)] += 1
+            counts[(task, verdict)] += 1
             details = res.get("details") or {}
             ms = details.get("verify_ms")
             if isinstance(ms, int | float):
                 self.verify.labels(task, str(details.get("layer") or details.get("code_verdict") or "-")).observe(ms / 1000)
-            for t in details.get("tests") or ():
-                if isinstance(t, dict):
-                    self.sandbox.labels(str(t.get("verdict") or t.get("status") or "unknown")).inc()
+            tests = details.get("tests")
+            if tests:
+                for t in tests:
+                    if isinstance(t, dict):
+                        self.sandbox.labels(str(t.get("verdict") or t.get("status") or "unknown")).inc()
             if verdict in FAILURE_VERDICTS:
                 err = details.get("error")
                 msg = err.get("message") if isinstance(err, dict) else err
                 self.errors.append({"t": time.time(), "request_id": rid, "id": res.get("id"), "verdict": verdict, "message": str(msg or verdict)[:200]})
+                if isinstance(err, dict) and err.get("code") == "invalid_label":
+                    label_errors.append(err)
+        for (task, verdict), n in counts.items():
+            child = self._items_by.get((task, verdict))
+            if child is None:
+                child = self._items_by[(task, verdict)] = self.items.labels(task, verdict)
+            child.inc(n)
+            w["verdicts"][verdict] += n
+            w["tasks"][(task, verdict)] += n
+        w["items"] += len(results)
+        if label_errors:
+            self.label_errors.labels(endpoint).inc(len(label_errors))
+            self._warn_labels(endpoint, label_errors)
+
+    def _warn_labels(self, endpoint: str, errs: list[dict]) -> None:
+        """A WARNING naming the label problem, at most one per endpoint every LABEL_WARN_EVERY_S:
+        slime reads only a number, so the server's log is where its operator sees it."""
+        now = time.monotonic()
+        err = errs[0]
+        # per endpoint and kind of problem (the message without the quoted values)
+        key = f"{endpoint}|{err.get('field')}|{_QUOTED.sub('', str(err.get('message')))[:80]}"
+        last = self._label_warned.get(key)
+        if last is not None and now - last < LABEL_WARN_EVERY_S:
+            self._label_quiet[key] += len(errs)
+            return
+        if len(self._label_warned) > 1000:
+            self._label_warned.clear()
+        self._label_warned[key] = now
+        quiet = self._label_quiet.pop(key, 0) + len(errs) - 1
+        more = f" (and {quiet} more since the last such line)" if quiet else ""
+        log.warning("label error from %s: item verdict `error`, not graded: %s: %s%s; counted in verirl_label_errors_total",
+                    endpoint, err.get("field"), err.get("message"), more)
 
     def record_http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http.labels(method, route, str(status)).observe(seconds)

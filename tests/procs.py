@@ -76,7 +76,11 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
-def start_server(tmp: Path, *, redis_url: str | None = None, workers: int = 2, **env_extra: str) -> tuple[Proc, str]:
+def start_server(
+    tmp: Path, *, redis_url: str | None = None, workers: int = 2, warm: bool = True, **env_extra: str
+) -> tuple[Proc, str]:
+    """A `verirl serve` on a free port, answering. ``warm``: also wait until its verifier processes
+    are up (the server answers before, and queues grading requests; tests that time items want them up)."""
     port = free_port()
     extra = {"VERIRL_DATA_DIR": str(tmp / "data"), "VERIRL_WORKERS": str(workers), **env_extra}
     if redis_url:
@@ -84,7 +88,26 @@ def start_server(tmp: Path, *, redis_url: str | None = None, workers: int = 2, *
     proc = Proc([str(BIN / "verirl"), "serve", "--port", str(port)], clean_env(**extra), tmp / f"serve-{port}.log", cwd=tmp)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/healthz", proc)
+    if warm:
+        key = (env_extra.get("VERIRL_API_KEYS") or "").split(",")[0].strip()
+        wait_warm(url, proc, headers={"authorization": f"Bearer {key}"} if key else None)
     return proc, url
+
+
+def wait_warm(url: str, proc: Proc, timeout: float = 120, headers: dict | None = None) -> None:
+    """Until /readyz no longer says ``warming`` (whatever else it says: Redis may be down on purpose)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"process exited early:\n{proc.output()}")
+        try:
+            r = httpx.get(url + "/readyz", timeout=2, headers=headers)
+            if r.status_code != 503 or not r.json().get("warming"):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} still warming up after {timeout} s:\n{proc.output()}")
 
 
 def start_worker(tmp: Path, redis_url: str, concurrency: int = 1, name: str | None = None, **env_extra: str) -> Proc:

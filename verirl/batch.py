@@ -39,6 +39,55 @@ def _invalid(index: int, raw: Any, field: str, message: str, options: dict) -> d
     }
 
 
+def request_base(request_options: ScoreOptions | None, default_reward: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options every item of a request starts from (its own ``options`` override them).
+    Raises InvalidInput for a bad request-wide reward spec (a request error)."""
+    base = request_options.model_dump(exclude_none=True) if request_options else {}
+    if "reward" in base:
+        base["reward"] = validate_spec(base["reward"])
+    elif default_reward is not None:
+        base["reward"] = default_reward
+    return base
+
+
+#: ScoreItem's string fields of at most 256 characters, in its field order.
+_SHORT = ("id", "problem_id", "group", "policy")
+_PLAIN_KEYS = frozenset({"id", "task", "completion", "answer", "problem_id", "group", "policy", "prompt"})
+
+
+def _plain_math(raw: dict, max_completion_chars: int, max_answer_chars: int) -> dict | None:
+    """A math item made only of strings (what trainers and most callers send), prepared
+    without building a model: the same dict ``ScoreItem.model_validate(raw).model_dump(
+    exclude_none=True)`` gives, in the same key order. None for anything else (the model
+    then validates it, and names any bad field)."""
+    if not raw.keys() <= _PLAIN_KEYS:
+        return None
+    task = raw.get("task", "math")
+    completion, answer = raw.get("completion"), raw.get("answer")
+    if task != "math" or type(completion) is not str or type(answer) is not str or len(answer) > max_answer_chars:
+        return None
+    for k in _SHORT:
+        v = raw.get(k)
+        if v is not None and (type(v) is not str or len(v) > 256):
+            return None
+    prompt = raw.get("prompt")
+    if prompt is not None and type(prompt) is not str:
+        return None
+    data: dict[str, Any] = {}
+    if raw.get("id") is not None:
+        data["id"] = raw["id"]
+    data["task"] = "math"
+    data["completion"] = completion
+    data["answer"] = answer
+    for k in ("problem_id", "group", "policy", "prompt"):
+        if raw.get(k) is not None:
+            data[k] = raw[k]
+    if len(completion) > max_completion_chars:
+        data["too_long"] = {"chars": len(completion), "max": max_completion_chars}
+        data["completion"] = ""
+    return data
+
+
 def prepare_items(
     raw_items: list[Any],
     request_options: ScoreOptions | None,
@@ -46,25 +95,41 @@ def prepare_items(
     max_completion_chars: int,
     max_answer_chars: int,
     default_reward: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> tuple[list[dict | None], list[dict | None]]:
     """Validate items one by one.
 
     Returns two lists as long as ``raw_items``: the prepared item (plain dict,
-    options merged) or None, and the ready-made error result or None.
+    options merged) or None, and the ready-made error result or None. ``base``:
+    :func:`request_base` of the options, when the caller has it already.
     """
-    base = request_options.model_dump(exclude_none=True) if request_options else {}
-    if "reward" in base:
-        base["reward"] = validate_spec(base["reward"])  # a bad request-wide spec is a request error
-    elif default_reward is not None:
-        base["reward"] = default_reward
+    if base is None:
+        base = request_base(request_options, default_reward)
     prepared: list[dict | None] = []
     errors: list[dict | None] = []
     for i, raw in enumerate(raw_items):
+        if type(raw) is dict:
+            plain = _plain_math(raw, max_completion_chars, max_answer_chars)
+            if plain is not None:
+                plain["options"] = dict(base)
+                if "too_long" in plain:  # keep the key order of the general path (options first)
+                    plain["too_long"] = plain.pop("too_long")
+                prepared.append(plain)
+                errors.append(None)
+                continue
         prefix = f"items[{i}]"
         try:
             if not isinstance(raw, dict):
                 raise InvalidInput("each item must be an object", field=prefix)
             item = ScoreItem.model_validate(raw)
+            if item.label_error is not None:  # reported by the caller: a verdict, never graded
+                prepared.append(None)
+                errors.append({
+                    "id": item.id, "reward": base.get("failure_reward"), "verdict": "error", "extracted": None,
+                    "details": {"error": {"code": "invalid_label", "field": item.label_error.field,
+                                          "message": item.label_error.message}},
+                })
+                continue
             opts = dict(base)
             if item.options is not None:
                 opts.update(item.options.model_dump(exclude_none=True))
@@ -73,7 +138,7 @@ def prepare_items(
                     opts["reward"] = validate_spec(item.options.reward)
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field}") from None
-            data = item.model_dump(exclude_none=True, exclude={"options"})
+            data = item.model_dump(exclude_none=True, exclude={"options", "label_error"})
             data["options"] = opts
             if len(item.completion) > max_completion_chars:
                 # the model's doing, never a null reward: graded incorrect (reason too_long), not read

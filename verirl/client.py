@@ -122,11 +122,14 @@ class _Base:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         batch_size: int = 4096,
+        integration: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.url = _env_url(url)
         self.headers = _headers(api_key)
+        if integration:  # the trainer integration calling (its label errors are counted under its name)
+            self.headers["X-Verirl-Integration"] = integration
         self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self.max_retries = max_retries
         self.backoff_s = backoff_s

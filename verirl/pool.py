@@ -22,7 +22,11 @@ import logging
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
+import pickle
+import select
 import signal
+import socket
+import struct
 import threading
 import time
 from concurrent.futures import Future
@@ -41,16 +45,28 @@ def _die_with_parent() -> None:
         pass
 
 
+#: A result frame (child to parent): 4-byte little-endian length, then the pickle of (task id, result).
+_FRAME = struct.Struct("<I")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _child_main(conn: mpc.Connection) -> None:
     """Loop of one verifier process: receive a chunk of items, grade them in order,
     send each result as soon as it is ready (the parent times each item from the
-    arrival of the previous result)."""
+    arrival of the previous result). Results go back as length-prefixed frames in
+    one write each, so the parent reads all that are waiting in one system call."""
     os.setpgid(0, 0)  # own process group, so a kill takes any helper it started
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     from verirl.scoring import score_item
 
+    fd = conn.fileno()
     while True:
         try:
             msg = conn.recv()
@@ -65,22 +81,58 @@ def _child_main(conn: mpc.Connection) -> None:
                 from verirl.scoring import failure_result
 
                 result = failure_result(item, "error", f"verifier crashed: {type(exc).__name__}")
+            data = pickle.dumps((task_id, result), protocol=pickle.HIGHEST_PROTOCOL)
             try:
-                conn.send((task_id, result))
-            except (EOFError, OSError):
+                _write_all(fd, _FRAME.pack(len(data)) + data)
+            except OSError:
                 os._exit(0)
 
 
 class _Child:
     """A verifier process and the items sent to it, oldest (the running one) first."""
 
-    __slots__ = ("proc", "conn", "tasks", "head_deadline")
+    __slots__ = ("proc", "conn", "tasks", "head_deadline", "sock", "buf", "fd", "sentinel")
 
     def __init__(self, proc: multiprocessing.process.BaseProcess, conn: mpc.Connection) -> None:
         self.proc = proc
         self.conn = conn
+        self.fd = conn.fileno()
+        self.sentinel = proc.sentinel
+        # The same socket, read without blocking (MSG_DONTWAIT), so sends stay blocking.
+        self.sock = socket.socket(fileno=os.dup(self.fd))
+        self.buf = bytearray()
         self.tasks: collections.deque[tuple[int, dict, Future, float]] = collections.deque()
         self.head_deadline = 0.0
+
+    def read_available(self) -> bool:
+        """Append every byte waiting on the pipe to ``buf``; False at end of file (the process is gone)."""
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 20, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            self.buf += chunk
+            if len(chunk) < 1 << 20:
+                return True
+
+    def next_frame(self) -> tuple[int, dict] | None:
+        """The next complete (task id, result) in ``buf``, or None."""
+        if len(self.buf) < 4:
+            return None
+        (n,) = _FRAME.unpack_from(self.buf)
+        if len(self.buf) < 4 + n:
+            return None
+        obj = pickle.loads(self.buf[4 : 4 + n])
+        del self.buf[: 4 + n]
+        return obj
+
+    def close(self) -> None:
+        self.sock.close()
+        self.conn.close()
 
 
 #: Items in flight per verifier process: the next ones are already in its pipe
@@ -102,7 +154,10 @@ class VerifierPool:
     front of the queue.
     """
 
-    def __init__(self, size: int, *, preload: tuple[str, ...] = ("verirl.warm",)) -> None:
+    def __init__(self, size: int, *, preload: tuple[str, ...] = ("verirl.warm",), background: bool = False) -> None:
+        """``background``: start the verifier processes (and the fork server's warm-up, seconds)
+        in the scheduler thread, so the constructor returns at once; items submitted meanwhile
+        wait in the queue and ``warming`` is true until every process is up."""
         self.size = size
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(list(preload))
@@ -117,10 +172,37 @@ class VerifierPool:
         self.completed = 0
         self.timeouts = 0
         self.crashes = 0
-        for _ in range(size):
-            self._children.append(self._spawn())
+        self.started = threading.Event()
+        self.start_error: BaseException | None = None
+        if not background:
+            self._start_children()
         self._thread = threading.Thread(target=self._run, name="verirl-pool", daemon=True)
         self._thread.start()
+
+    def _start_children(self) -> None:
+        t0 = time.monotonic()
+        try:
+            for _ in range(self.size):
+                if self._closed:
+                    return
+                self._children.append(self._spawn())
+            log.info("%d verifier processes started in %.1f s", self.size, time.monotonic() - t0)
+        except BaseException as exc:
+            with self._lock:
+                self.start_error = exc
+                failed = list(self._pending)
+                self._pending.clear()
+            for _, item, fut, _ in failed:
+                if fut.set_running_or_notify_cancel():
+                    fut.set_result(_failure(item, "error", f"verifier processes could not be started: {exc}"))
+            raise
+        finally:
+            self.started.set()
+
+    @property
+    def warming(self) -> bool:
+        """True while the verifier processes are being started (``background=True``)."""
+        return not self.started.is_set()
 
     # ------------------------------------------------------------------ public
 
@@ -129,6 +211,8 @@ class VerifierPool:
         if self._closed:
             raise RuntimeError("pool is closed")
         with self._lock:
+            if self.start_error is not None:
+                raise RuntimeError(f"verifier processes could not be started: {self.start_error}")
             self._pending.append((next(self._ids), item, fut, timeout_s))
         self._wake()
         return fut
@@ -139,6 +223,8 @@ class VerifierPool:
             raise RuntimeError("pool is closed")
         futs: list[Future] = [Future() for _ in items]
         with self._lock:
+            if self.start_error is not None:
+                raise RuntimeError(f"verifier processes could not be started: {self.start_error}")
             self._pending.extend(
                 (next(self._ids), it, f, t) for it, f, t in zip(items, futs, timeouts, strict=True)
             )
@@ -212,7 +298,7 @@ class VerifierPool:
                 except (ProcessLookupError, PermissionError):
                     pass
         child.proc.join(timeout=2)
-        child.conn.close()
+        child.close()
 
     def _replace(self, child: _Child) -> None:
         self._kill(child)
@@ -237,6 +323,8 @@ class VerifierPool:
         return out
 
     def _assign(self) -> None:
+        if not self._children:
+            return
         # Each chunk to the least-loaded process, never more than its share of what waits: an
         # idle process never waits while another holds a queue (two slow code items run side
         # by side, not one behind the other), and many waiting items go out in few messages.
@@ -272,6 +360,12 @@ class VerifierPool:
                 self._pending.appendleft(child.tasks.pop())
 
     def _run(self) -> None:
+        if not self.started.is_set():
+            try:
+                self._start_children()
+            except BaseException:
+                log.exception("verifier processes could not be started")
+                return
         while not self._closed:
             try:
                 self._step()
@@ -284,11 +378,15 @@ class VerifierPool:
         busy = [c for c in self._children if c.tasks]
         now = time.monotonic()
         wait_s = min((c.head_deadline for c in busy), default=now + 1.0) - now
-        objs: list[Any] = [self._wake_r]
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
         for c in busy:
-            objs.append(c.conn)
-            objs.append(c.proc.sentinel)
-        ready = mpc.wait(objs, timeout=max(0.0, min(wait_s, 1.0)))
+            poller.register(c.fd, select.POLLIN)
+            poller.register(c.sentinel, select.POLLIN)
+        try:
+            ready = {fd for fd, _ in poller.poll(max(0.0, min(wait_s, 1.0)) * 1000)}
+        except InterruptedError:
+            ready = set()
         if self._wake_r in ready:
             try:
                 os.read(self._wake_r, 4096)
@@ -298,7 +396,7 @@ class VerifierPool:
         for c in busy:
             # The deadline first: a result still unread when it passes does not count, so a
             # budget is exact (a 1 ns budget is always a timeout) whatever the scheduling.
-            if c.conn in ready and now < c.head_deadline:
+            if c.fd in ready and now < c.head_deadline:
                 self._collect(c)
             if not c.tasks:
                 continue
@@ -309,7 +407,7 @@ class VerifierPool:
                 fut.set_result(_failure(item, "timeout", "verification exceeded its time budget"))
                 self._requeue(c)
                 self._replace(c)
-            elif c.proc.sentinel in ready or not c.proc.is_alive():
+            elif c.sentinel in ready:  # the process exited (its sentinel is watched with its pipe)
                 c.tasks.popleft()
                 self.crashes += 1
                 fut.set_result(_failure(item, "error", f"verifier process died (exit {c.proc.exitcode})"))
@@ -317,21 +415,23 @@ class VerifierPool:
                 self._replace(c)
 
     def _collect(self, c: _Child) -> None:
-        """Every result the process has written; the next item's deadline starts now."""
-        try:
-            while c.tasks and time.monotonic() < c.head_deadline and c.conn.poll():
-                got_tid, result = c.conn.recv()
-                tid, _item, fut, _ = c.tasks[0]
-                if got_tid != tid:  # cannot happen: a process answers in order
-                    log.error("verifier answered task %s while %s was expected", got_tid, tid)
-                    return
-                c.tasks.popleft()
-                self.completed += 1
-                fut.set_result(result)
-                if c.tasks:
-                    c.head_deadline = time.monotonic() + c.tasks[0][3]
-        except (EOFError, OSError):
-            pass  # the process died: handled through its sentinel
+        """Every result the process has written (one read for all of them); the next item's
+        deadline starts when the previous result is taken."""
+        c.read_available()  # at end of file the process died: handled through its sentinel
+        while c.tasks and time.monotonic() < c.head_deadline:
+            frame = c.next_frame()
+            if frame is None:
+                return
+            got_tid, result = frame
+            tid, _item, fut, _ = c.tasks[0]
+            if got_tid != tid:  # cannot happen: a process answers in order
+                log.error("verifier answered task %s while %s was expected", got_tid, tid)
+                return
+            c.tasks.popleft()
+            self.completed += 1
+            fut.set_result(result)
+            if c.tasks:
+                c.head_deadline = time.monotonic() + c.tasks[0][3]
 
 
 def _failure(item: dict, verdict: str, message: str) -> dict:

@@ -107,6 +107,13 @@ class ScoreOptions(_Strict):
     )
 
 
+class LabelError(_Strict):
+    """A label the caller found unusable (a trainer integration: missing, empty, unparseable)."""
+
+    field: str = Field(..., max_length=256, description="Where the label came from (e.g. `label`, `ground_truth`).")
+    message: str = Field(..., max_length=2000, description="What is wrong with it and how to fix it.")
+
+
 class ScoreItem(_Strict):
     """One model completion to grade."""
 
@@ -132,6 +139,12 @@ class ScoreItem(_Strict):
     prompt: str | None = Field(None, description="Optional prompt text (for format/length shaping).")
     num_tokens: int | None = Field(None, ge=0, description="Completion length in tokens, if known.")
     options: ScoreOptions | None = None
+    label_error: LabelError | None = Field(
+        None,
+        description="Set by a client that found the item's label unusable (the verl and TRL integrations do): "
+        "the item is not graded; it gets verdict `error` with `details.error.code = \"invalid_label\"` and this "
+        "message, and is counted in `verirl_label_errors_total`.",
+    )
 
 
 class ScoreRequest(BaseModel):

@@ -23,8 +23,8 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from verirl.batch import prepare_items
-from verirl.errors import InvalidInput, VerirlError
+from verirl.batch import prepare_items, request_base
+from verirl.errors import InvalidInput
 from verirl.labels import (
     THINK_MODES,
     apply_think,
@@ -32,14 +32,12 @@ from verirl.labels import (
     item_from_label,
     label_error,
     response_of,
-    warn_invalid_label,
 )
 from verirl.rewards import parse_spec
-from verirl.schemas import FAILURE_VERDICTS, ScoreOptions, ScoreRequest
+from verirl.schemas import FAILURE_VERDICTS, ScoreOptions
 
 from ..deps import DispatcherDep
-from ..errors import mapped_response
-from ..jobs import score_batch
+from ..jobs import score_items
 from ..observe import RECORDER
 
 router = APIRouter(tags=["compat"])
@@ -107,6 +105,13 @@ class TrainerQuery:
     task: str | None
     think: str | None
     tokenizer: str | None
+    _base: tuple[Any, dict] | None = None
+
+    def base(self, settings: Any) -> dict:
+        """The request options every item starts from (computed once per query and settings)."""
+        if self._base is None or self._base[0] is not settings:
+            self._base = (settings, request_base(self.options, settings.reward_spec))
+        return self._base[1]
 
 
 def make_trainer_query(
@@ -184,9 +189,7 @@ async def _grade(
     hint = "openrlhf" if endpoint == "openrlhf" else "slime"
     for i, (response, label, prompt, field) in enumerate(entries):
         err = label_error(label, field=field, hint=hint, task=q.task)
-        if err is not None:
-            warn_invalid_label(err)
-            RECORDER.label_errors.labels(endpoint).inc()
+        if err is not None:  # counted and warned (service.observe) with the request's other results
             results[i] = invalid_label_result(err, id=str(i), reward=q.failure_reward)
             continue
         item = apply_think(item_from_label(response, label, id=str(i), task=q.task), think, prompt)
@@ -196,11 +199,13 @@ async def _grade(
         items.append(item)
     bad = [r for r in results if r is not None]
     if bad:
-        RECORDER.record_results([None] * len(bad), bad)
+        RECORDER.record_results([None] * len(bad), bad, endpoint)
     if items:
-        req = ScoreRequest(items=items, options=q.options)
+        if len(items) > settings.max_items:
+            raise InvalidInput(f"at most {settings.max_items} items per request", field="items")
         try:
-            out = await score_batch(app.state.dispatcher, settings, req, app.state.registry, log_each=len(items) >= 64)
+            out = await score_items(app.state.dispatcher, settings, items, q.base(settings), app.state.registry,
+                                    log_each=len(items) >= 64, endpoint=endpoint)
             graded = out["results"]
         except InvalidInput as exc:
             if not (exc.field or "").startswith("items["):
@@ -213,7 +218,7 @@ async def _grade(
             graded = [e or invalid_label_result({"code": exc.code, "field": exc.field or "", "message": exc.message}) for e in errors]
             for g in graded:
                 g["reward"] = q.failure_reward
-            RECORDER.record_results([None] * len(graded), graded)
+            RECORDER.record_results([None] * len(graded), graded, endpoint)
         for i, res in zip(todo, graded, strict=True):
             results[i] = res
     return [r for r in results if r is not None]
@@ -330,92 +335,23 @@ def _fast_query(raw: bytes) -> tuple[TrainerQuery, bool] | None:
     return q, detail in _TRUE
 
 
-class TrainerFastPath:
-    """ASGI middleware serving POST /get_reward and /slime/reward without FastAPI's router
-    and dependency machinery, which cost more CPU than the grading of a one-item request
-    (bench/README.md: trainer bench). Same functions, same answers: anything that is not
-    a well-formed, authorised request is replayed through the FastAPI routes, which give
-    the usual 4xx in the one error shape; an error while grading is answered by
-    `service.errors.mapped_response`, the function behind the app's exception handlers."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path")
-        if scope["type"] != "http" or scope.get("method") != "POST" or path not in _FAST_PATHS:
-            await self.app(scope, receive, send)
-            return
-        chunks = []
-        more = True
-        while more:
-            msg = await receive()
-            if msg["type"] != "http.request":  # disconnected
-                return
-            chunks.append(msg.get("body", b""))
-            more = msg.get("more_body", False)
-        body = b"".join(chunks)
-        answered = await self._serve(scope, path, body, send)
-        if not answered:
-            sent = False
-
-            async def replay() -> dict:
-                nonlocal sent
-                if sent:
-                    return await receive()
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.app(scope, replay, send)
-
-    async def _serve(self, scope: dict, path: str, body: bytes, send: Any) -> bool:
-        from ..deps import require_api_key
-
-        app = scope["app"]
-        try:
-            require_api_key(Request(scope))
-        except VerirlError:
-            return False
-        parsed = _fast_query(scope.get("query_string", b""))
-        if parsed is None:
-            return False
-        q, detail = parsed
-        try:
-            if path == "/get_reward":
-                req = OpenRLHFRequest.model_validate_json(body)
-            else:
-                sreq = SlimeRequest.model_validate_json(body)
-        except ValidationError:
-            return False
-        scope["route"] = _FAST_PATHS[path]
-        headers: dict[str, str] = {}
-        try:
-            if path == "/get_reward":
-                out: Any = await openrlhf_rewards(app, req, q)
-            else:
-                out, headers = await slime_score(app, sreq, q, detail)
-        except Exception as exc:
-            # The app's one mapping (shape, Retry-After, the one log line); anything it does not
-            # map goes up to the 500 handler, as it would from the FastAPI route.
-            mapped = mapped_response(Request(scope), exc)
-            if mapped is None:
-                raise
-            resp: Response = mapped
+async def trainer_answer(app: Any, path: str, query: bytes, body: bytes) -> tuple[int, bytes, list] | None:
+    """The hot path of ``/get_reward`` and ``/slime/reward`` (``service.hot``): (status, body,
+    extra headers), or None when the request is not well-formed (the route then gives the 4xx).
+    Same functions as the routes, without FastAPI's router and dependency solving, which
+    cost more CPU than the grading of a one-item request (bench/README.md: trainer bench)."""
+    parsed = _fast_query(query)
+    if parsed is None:
+        return None
+    q, detail = parsed
+    try:
+        if path == "/get_reward":
+            req = OpenRLHFRequest.model_validate_json(body)
         else:
-            resp = _json(out, headers)
-        await resp(scope, _no_receive, send)
-        return True
-
-
-async def _no_receive() -> dict:
-    return {"type": "http.disconnect"}
-
-
-class _Route:
-    """What the request-id middleware reads to label the latency metric."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-
-_FAST_PATHS = {"/get_reward": _Route("/get_reward"), "/slime/reward": _Route("/slime/reward")}
+            sreq = SlimeRequest.model_validate_json(body)
+    except ValidationError:
+        return None
+    if path == "/get_reward":
+        return 200, orjson.dumps(await openrlhf_rewards(app, req, q)), []
+    out, headers = await slime_score(app, sreq, q, detail)
+    return 200, orjson.dumps(out), [(k.lower().encode(), v.encode()) for k, v in headers.items()]

@@ -22,7 +22,9 @@ async def healthz() -> dict:
 
 @router.get("/readyz", operation_id="readyz", dependencies=[Depends(require_api_key)])
 async def readyz(dispatcher: DispatcherDep, store: StoreDep) -> JSONResponse:
-    """The queue and store answer and at least one worker is alive (answers within a second)."""
+    """The queue and store answer and at least one worker is alive (answers within a second).
+    Right after start-up it answers 503 with ``"warming": true`` while the verifier processes
+    start; grading requests sent meanwhile are accepted and answered once they are up."""
     try:
         ready, why = await asyncio.wait_for(dispatcher.ready(), READY_TIMEOUT_S)
         if ready:  # bounded in distributed mode (Redis); the embedded store is a local file
@@ -30,7 +32,10 @@ async def readyz(dispatcher: DispatcherDep, store: StoreDep) -> JSONResponse:
             ready = bool(await (asyncio.wait_for(ping, READY_TIMEOUT_S) if dispatcher.mode == "distributed" else ping))
     except Exception as exc:
         ready, why = False, f"store unreachable: {type(exc).__name__}"
-    return JSONResponse({"ready": ready, "detail": why}, status_code=200 if ready else 503)
+    body: dict = {"ready": ready, "detail": why}
+    if getattr(dispatcher, "warming", False):
+        body["warming"] = True  # start-up: requests are accepted and wait for the verifier processes
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/v1/info", operation_id="info", dependencies=[Depends(require_api_key)])

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request
 from verirl.schemas import ErrorResponse, JobAccepted, JobStatus, ScoreRequest, ScoreResponse
 
 from ..deps import DispatcherDep, RunnerDep, SettingsDep, StoreDep
-from ..jobs import score_batch
+from ..jobs import score_batch, score_endpoint
 
 router = APIRouter(tags=["score"])
 
@@ -15,7 +15,8 @@ _ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 
 @router.post("/v1/score", response_model=ScoreResponse, operation_id="score", responses=_ERRORS)
 async def score(req: ScoreRequest, request: Request, dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     """Grade a batch synchronously; results come back in item order."""
-    return await score_batch(dispatcher, settings, req, request.app.state.registry)
+    return await score_batch(dispatcher, settings, req, request.app.state.registry,
+                             endpoint=score_endpoint(request.headers.get("x-verirl-integration")))
 
 
 @router.post("/v1/jobs", response_model=JobAccepted, status_code=202, operation_id="create_job", responses=_ERRORS)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from verirl.client import Client
-from verirl.errors import ClientError
+from verirl.errors import ClientError, VerirlError
 from verirl.labels import apply_think, invalid_label_result, item_from_label, label_error, warn_invalid_label
 from verirl.schemas import FAILURE_VERDICTS
 
@@ -26,20 +26,22 @@ def _after_fork() -> None:  # a lock held by another thread at fork time would n
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def _key(url: str | None, api_key: str | None, timeout: float) -> tuple:
+def _key(url: str | None, api_key: str | None, timeout: float, integration: str | None) -> tuple:
     from verirl.client import _env_url, _headers
 
-    return (_env_url(url), tuple(sorted(_headers(api_key).items())), timeout)
+    return (_env_url(url), tuple(sorted(_headers(api_key).items())), timeout, integration)
 
 
-def shared_client(url: str | None = None, api_key: str | None = None, timeout: float = 600.0) -> Client:
-    """One pooled client per (url, key, timeout) per process: trainers call reward functions in a loop.
-    The client itself is fork-safe (a forked child opens its own connections)."""
-    key = _key(url, api_key, timeout)
+def shared_client(
+    url: str | None = None, api_key: str | None = None, timeout: float = 600.0, integration: str | None = None
+) -> Client:
+    """One pooled client per (url, key, timeout, integration) per process: trainers call reward
+    functions in a loop. The client itself is fork-safe (a forked child opens its own connections)."""
+    key = _key(url, api_key, timeout, integration)
     with _lock:
         c = _clients.get(key)
         if c is None:
-            c = _clients[key] = Client(url, api_key, timeout=timeout)
+            c = _clients[key] = Client(url, api_key, timeout=timeout, integration=integration)
         return c
 
 
@@ -83,12 +85,16 @@ class Entry:
 
 
 class Prepared:
-    """Entries split into items for the server and results decided here (unusable labels)."""
+    """Entries as items for the server. An entry whose label is unusable goes as an item that
+    carries the problem (``label_error``): the server answers it without grading and counts it
+    in ``verirl_label_errors_total``; ``local`` holds the same answer, for when the server
+    cannot be reached and no item needed it."""
 
     def __init__(self, n: int) -> None:
         self.results: list[dict | None] = [None] * n
         self.items: list[dict] = []
         self.index: list[int] = []
+        self.local: list[dict | None] = []
 
     def merge(self, out: dict) -> list[dict]:
         for i, r in zip(self.index, out["results"], strict=True):
@@ -116,7 +122,10 @@ def prepare(
         err = label_error(e.label, hint=hint, task=t)
         if err is not None:
             warn_invalid_label(err)
-            p.results[i] = invalid_label_result(err, id=str(i))
+            p.items.append({"id": str(i), "completion": e.response or "",
+                            "label_error": {"field": err["field"], "message": err["message"]}})
+            p.index.append(i)
+            p.local.append(invalid_label_result(err, id=str(i)))
             continue
         item = apply_think(item_from_label(e.response or "", e.label, id=str(i), task=t), think, e.prompt)
         extra = e.extra if isinstance(e.extra, dict) else {}
@@ -134,7 +143,17 @@ def prepare(
                 item["group"] = g
         p.items.append(item)
         p.index.append(i)
+        p.local.append(None)
     return p
+
+
+def only_label_errors(p: Prepared) -> bool:
+    return bool(p.local) and all(r is not None for r in p.local)
+
+
+def local_answer(p: Prepared) -> dict:
+    """The answer when every item is a label error and the server could not be told."""
+    return {"results": list(p.local)}
 
 
 def _all_invalid(items: list[dict], exc: ClientError) -> dict:
@@ -142,10 +161,11 @@ def _all_invalid(items: list[dict], exc: ClientError) -> dict:
     return {"results": [{"id": it.get("id"), "reward": None, "verdict": "error", "extracted": None, "details": {"error": err}} for it in items]}
 
 
-def score_items(client: Client, items: list[dict], options: dict | None) -> dict:
+def score_items(client: Client, items: list[dict], options: dict | None, local: Prepared | None = None) -> dict:
     """Score; when the server refuses the batch because *every item* is invalid
     (a 422 naming ``items[i]``), answer each with an ``error`` verdict instead of
-    failing the training step. Request-level errors (auth, a bad reward spec) raise."""
+    failing the training step. Request-level errors (auth, a bad reward spec) raise,
+    except when ``local`` holds only label errors (answered here if the server is away)."""
     if not items:
         return {"results": []}
     try:
@@ -153,10 +173,16 @@ def score_items(client: Client, items: list[dict], options: dict | None) -> dict
     except ClientError as exc:
         if exc.status_code == 422 and (exc.field or "").startswith("items["):
             return _all_invalid(items, exc)
+        if local is not None and only_label_errors(local):
+            return local_answer(local)
+        raise
+    except VerirlError:
+        if local is not None and only_label_errors(local):
+            return local_answer(local)
         raise
 
 
-async def ascore_items(client: Any, items: list[dict], options: dict | None) -> dict:
+async def ascore_items(client: Any, items: list[dict], options: dict | None, local: Prepared | None = None) -> dict:
     if not items:
         return {"results": []}
     try:
@@ -164,4 +190,10 @@ async def ascore_items(client: Any, items: list[dict], options: dict | None) -> 
     except ClientError as exc:
         if exc.status_code == 422 and (exc.field or "").startswith("items["):
             return _all_invalid(items, exc)
+        if local is not None and only_label_errors(local):
+            return local_answer(local)
+        raise
+    except VerirlError:
+        if local is not None and only_label_errors(local):
+            return local_answer(local)
         raise

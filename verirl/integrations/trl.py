@@ -137,7 +137,7 @@ class VerirlReward(_Base):
         if not completions:
             return []
         p = self._prepare(prompts, completions, completion_ids, kwargs)
-        out = score_items(shared_client(self.url, self.api_key, self.timeout), p.items, self.options)
+        out = score_items(shared_client(self.url, self.api_key, self.timeout, integration="trl"), p.items, self.options, p)
         return self._rewards(p.merge(out))
 
 
@@ -155,7 +155,7 @@ class AsyncVerirlReward(_Base):
     def _get_client(self) -> AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client = AsyncClient(self.url, self.api_key, timeout=self.timeout)
+            self._client = AsyncClient(self.url, self.api_key, timeout=self.timeout, integration="trl")
             self._loop = loop
         return self._client
 
@@ -163,5 +163,5 @@ class AsyncVerirlReward(_Base):
         if not completions:
             return []
         p = self._prepare(prompts, completions, completion_ids, kwargs)
-        out = await ascore_items(self._get_client(), p.items, self.options)
+        out = await ascore_items(self._get_client(), p.items, self.options, p)
         return self._rewards(p.merge(out))

@@ -108,8 +108,8 @@ def compute_score_batch(
 ) -> list[dict[str, Any]]:
     """The legacy BatchRewardManager signature: one request for the whole batch."""
     p = _prepared(_entries(data_sources, solution_strs, ground_truths, extra_infos, kwargs), kwargs)
-    client = shared_client(kwargs.get("url"), kwargs.get("api_key"))
-    out = score_items(client, p.items, request_options(kwargs.get("reward"), kwargs.get("options")))
+    client = shared_client(kwargs.get("url"), kwargs.get("api_key"), integration="verl")
+    out = score_items(client, p.items, request_options(kwargs.get("reward"), kwargs.get("options")), p)
     fail = _failure_score(kwargs)
     return [flat_result(r, fail) for r in p.merge(out)]
 
