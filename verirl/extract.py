@@ -175,11 +175,15 @@ def _read_braced(text: str, start: int) -> tuple[str, int] | None:
 
 def _boxes(text: str) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
+    inside = -1  # the end of the last box found: a box inside it is part of that answer
     for m in _BOX.finditer(text):
+        if m.start() < inside:
+            continue  # \boxed{\boxed{...}} 24,000 deep: one answer, not 24,000 copies of the text
         j = m.end()
         got = _read_braced(text, j)
         if got is not None:
             out.append((got[0].strip(), m.start(), got[1]))
+            inside = got[1]
         elif m.group(1):  # "\boxed 5" form: one token
             tail = re.match(r"[^\s$]+", text[j : j + 1000])
             if tail:

@@ -305,6 +305,9 @@ def check(text: str, constraints: list[Constraint], prompt: str | None = None) -
     return out
 
 
+RESPONSE_CPU_S = 2.0  # CPU for all of one response's checks (IFBench's slowest take ~45 µs a character)
+
+
 def grade(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
     """The grader-table row for ``task: "instruction"``: (verdict, extracted, details, accuracy)."""
     from verirl.extract import answer_region
@@ -318,7 +321,14 @@ def grade(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], floa
     if region is None:
         return "no_answer", None, {"reason": "unfinished_thinking", "constraints": [c.id for c in constraints]}, 0.0
     text = region.strip()
-    results = check(text, constraints, item.get("prompt"))
+    from verirl.math_cost import AnswerTooCostly, answer_budget
+
+    try:
+        with answer_budget(RESPONSE_CPU_S):
+            results = check(text, constraints, item.get("prompt"))
+    except AnswerTooCostly:  # a checker that crawls over a 200k-character response: the response's cost
+        msg = f"checking the response took more than {RESPONSE_CPU_S:g} s of CPU"
+        return "incorrect", None, {"reason": "response_too_costly", "message": msg, "constraints": [c.id for c in constraints]}, 0.0
     details: dict[str, Any] = {"constraints": results, "level": level}
     errors = [r for r in results if "error" in r]
     if errors:

@@ -95,6 +95,53 @@ def _tower(s: str) -> int:
 _UNEVALUATED = re.compile(r"\\(?:i{1,3}nt|oint|lim|limsup|liminf|int\\limits)(?![a-zA-Z])|\\operatorname\{(?:Li|li)\}")
 
 
+_FACTORIAL = re.compile(r"\\Gamma|\\operatorname\s*\{\s*Gamma\s*\}|\\binom|!")
+
+
+def _nested_factorial(answer: str) -> str | None:
+    """``\\Gamma(\\Gamma(10))``, ``(10!)!``: a factorial of a factorial of anything but a tiny number
+    (C code in gmpy/mpmath computes it and no signal stops that)."""
+    hits = _FACTORIAL.findall(answer)
+    if len(hits) < 2:
+        return None
+    big = [int(n) for n in re.findall(r"\d+", answer) if len(n) < 8]
+    if len(hits) >= 3 or any(n >= 9 for n in big) or len(big) < len(re.findall(r"\d+", answer)):
+        # one factorial-like operator applied to an expression holding another
+        for m in re.finditer(r"\\Gamma|\\operatorname\s*\{\s*Gamma\s*\}|\\binom", answer):
+            arg, _ = _group(answer, m.end()) if answer[m.end() : m.end() + 1] == "{" else _paren(answer, m.end())
+            if _FACTORIAL.search(arg):
+                return "a factorial of a factorial"
+        for m in re.finditer(r"[)}\]]\s*!", answer):
+            if _FACTORIAL.search(_opening_group(answer, m.start())):
+                return "a factorial of a factorial"
+        if re.search(r"!\s*!", answer) and any(n >= 9 for n in big):
+            return "a factorial of a factorial"
+    return None
+
+
+def _paren(s: str, i: int) -> tuple[str, int]:
+    """The ``(...)`` group at ``s[i]`` (after spaces, ``\\left``), or ``("", i)``."""
+    m = re.compile(r"\s*(?:\\left)?\s*\(").match(s, i)
+    if not m:
+        return "", i
+    depth = 1
+    for j in range(m.end(), len(s)):
+        depth += {"(": 1, ")": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[m.end() : j], j + 1
+    return s[m.end() :], len(s)
+
+
+def _opening_group(s: str, close: int) -> str:
+    """The text of the bracket group that closes at ``s[close]``."""
+    depth = 0
+    for j in range(close, -1, -1):
+        depth += {")": 1, "}": 1, "]": 1, "(": -1, "{": -1, "[": -1}.get(s[j], 0)
+        if depth == 0:
+            return s[j + 1 : close]
+    return s[:close]
+
+
 def too_costly(answer: str) -> str | None:
     """Why ``answer`` cannot be settled cheaply (policy rule 13), or None."""
     depth = top = 0
@@ -140,6 +187,9 @@ def too_costly(answer: str) -> str | None:
                 return f"a power with more than {MAX_POWER_DIGITS} digits"
         elif size > math.log10(MAX_SYMBOLIC_EXPONENT):
             return f"an exponent above {MAX_SYMBOLIC_EXPONENT}"
+    nested = _nested_factorial(answer)
+    if nested:
+        return nested
     for m in re.finditer(r"(\d+)\s*!|\\(?:Gamma|binom|gcd|lcm|operatorname\{(?:gcd|lcm)\})", answer):
         window = answer[m.start() : m.start() + 200]
         for num in re.finditer(r"\d+(?:\s*\^\s*(?:\{[^{}]*\}|\d+))?", window):

@@ -27,6 +27,7 @@ The grader has no clock: the caller runs it in a process it can kill (:mod:`veri
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -118,7 +119,17 @@ def _closed_form_equal(g: Any, p: Any, gold: str, pred: str, rel_tol: float | No
         return None
     written = g.has(sympy.Float) or p.has(sympy.Float)
     if rel <= 1e-40:
-        return True
+        if written or rel_tol is not None:
+            return True
+        # exact forms: no relative slack (2^{2023} is not 2^{2023}-1, 7+10^{-50} is not 7)
+        if isinstance(g, sympy.Rational) and isinstance(p, sympy.Rational):
+            return bool(g == p)
+        try:
+            big = float(scale)
+            digits = int(math.log10(big)) if big > 1 else 0
+            return bool(abs((g - p).evalf(digits + 70)) <= sympy.Float(10) ** -55)
+        except (TypeError, ValueError, OverflowError):
+            return None
     if rel_tol is None and isinstance(g, sympy.Rational) and _terminating(g):
         return False  # rule 4: a gold with a terminating decimal form (7, 1/4) is matched exactly
     if not written and rel_tol is None:
@@ -355,6 +366,27 @@ def _claim_about(pred_n: str, norm_gold: str) -> str | None:
     return None
 
 
+def _false_side(pred_n: str, norm_gold: str, gold_values: int, rel_tol: float | None) -> str | None:
+    """A side without letters of an equation chain that is not the gold's value (``8`` in ``8 = 7``).
+
+    Sides with letters (``x``, ``AB``, ``f(2)``) name the value; every side written with numbers alone
+    states it, and all of them must be the answer.
+    """
+    if gold_values != 1 or "=" in norm_gold or as_choice(norm_gold) is not None or "=" not in pred_n:
+        return None
+    if "=" not in strip_assignment(pred_n):
+        return None  # "x = 7", "2x = 14": a variable and its value (rule 9)
+    sides = [t.strip() for t in re.split(r"={1,3}", pred_n)]
+    if len(sides) < 2 or any(not t for t in sides) or split_list(pred_n) is not None and "," in pred_n:
+        return None
+    for side in sides:
+        if re.search(r"[a-zA-Z]", re.sub(r"\\[a-zA-Z]+", "", side)):
+            continue
+        if not compare(norm_gold, side, rel_tol)[0]:
+            return side
+    return None
+
+
 _PM = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 _PHANTOM = re.compile(r"\\[hv]?phantom\s*\{[^{}]*\}|\\(?:quad|qquad|square|Box|_|ldots|dots|cdots)(?![a-zA-Z])")
 
@@ -468,6 +500,10 @@ def _grade(
             details["candidates"] = alts
             return MathResult("incorrect", pred, "guard", "hedged_answer", details)
         pred = alts[-1]
+    false_side = _false_side(normalize(pred), norm_gold, gold_values, rel_tol)
+    if false_side is not None:  # "8 = 7", "x = 8 = 7", "2+2 = 7": graded by its right-hand side before
+        details["candidates"] = [false_side]
+        return MathResult("incorrect", pred, "guard", "false_equation", details)
     pred_n = normalize(pred)
     if gold_values == 1 and _PM.search(pred_n) and not _PM.search(norm_gold):
         return MathResult("incorrect", pred, "guard", "plus_minus_for_one_value", details)

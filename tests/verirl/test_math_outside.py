@@ -47,6 +47,7 @@ DIFFERENCES: dict[str, str] = {
     "tests/test_all.py:351": "rule 1: no final-answer form",
     "tests/test_all.py:356": "rule 1: no final-answer form",
     "tests/test_all.py:372": "rule 1: no final-answer form",
+    "tests/test_all.py:138": "rule 3: '1/2 = 10/9' is a false equation: a side written in numbers alone that is not the answer (issue 19 attack)",
     "tests/test_all.py:405": "rule 3: '1/3 \\approx 11' names two values that disagree: a hedge, not the exact one",
     "tests/test_all.py:423": "rule 3: '1/3 \\approx 1.3' names two values that disagree: a hedge, not the exact one",
     "tests/test_all.py:488": "rule 1: 'Here is a zero matrix: $..$' has no final-answer form",

@@ -136,6 +136,15 @@ RULES: list[tuple[str, str, str, str]] = [
     ("13", "1024", "\\boxed{2^{10}}", C),
 ]
 
+# Correct rows whose digit mutants keep the value (gcd(14, 91) = 7, 7_{13} = 7): outside RULES,
+# which seeds the mutant tests.
+UNMUTATED = [("7", "\\boxed{\\gcd(14, 21)}"), ("7", "\\boxed{7_{10}}"), ("4", "\\boxed{100_2}")]
+
+
+@pytest.mark.parametrize(("gold", "completion"), UNMUTATED)
+def test_values_whose_digit_mutants_keep_them(gold, completion):
+    assert grade(completion, gold).verdict == C
+
 
 @pytest.mark.parametrize(("rule", "gold", "completion", "expected"), RULES, ids=[f"rule{r}-{i}" for i, (r, *_x) in enumerate(RULES)])
 def test_policy(rule, gold, completion, expected):

@@ -114,6 +114,16 @@ def test_floods_of_markers_never_reach_a_null(pool):
         assert r["verdict"] in DECIDED, (it["task"], it["completion"][:40], r["verdict"], r["details"])
 
 
+def test_slow_checkers_on_long_responses_are_the_responses_cost(pool):
+    # the second outside attack: IFBench checkers at ~45 us a character ran a 200k response past the deadline
+    cases = [("format:no_bullets_bullets", {}, "a\n" * 99000), ("words:words_position", {"keyword": "cat"}, "Cat sat. " * 22100),
+             ("format:title_case", {}, "Cat sat. " * 22100)]
+    items = [{"task": "instruction", "completion": t, "constraints": {"instruction_id_list": [c], "kwargs": [k]}} for c, k, t in cases]
+    items.append({"task": "qa", "completion": "\\boxed{" * 20000 + "Paris" + "}" * 20000, "answer": ["Paris"]})
+    for it, r in zip(items, _grade(pool, items)):
+        assert r["verdict"] in DECIDED, (it["completion"][:40], r["verdict"], r["details"])
+
+
 def test_a_checker_crash_caused_by_the_response_is_not_followed():
     from verirl.scoring import score_item
 
