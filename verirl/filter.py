@@ -497,8 +497,15 @@ def _plan(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | 
 def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None,
          on_progress: Progress | None, should_stop: Callable[[], bool] | None) -> dict[str, Any]:
     plan = _plan(input_path, out_path, opts, data_dir)
+    work: Path | None = None
     if opts.engine == "ray":
-        raise ValueError("--engine ray is not built yet (issue 23 item 1): use --engine local")
+        try:
+            from verirl import filter_ray
+        except ImportError as exc:
+            raise ValueError(f"--engine ray needs Ray: pip install 'verirl[ray]' ({exc})") from None
+        results = filter_ray.run(plan)
+        if on_progress is not None:
+            on_progress(len(plan.ds), len(plan.ds))
     else:
         results, work = _run_local(plan, on_progress, should_stop)
     summary = finish(plan, results)
@@ -613,7 +620,8 @@ def dedup_columns(plan: Plan, results: dict[str, Any], ids: list[str]) -> tuple[
     import numpy as np
 
     n = len(ids)
-    hashes, numbers, answers = results["hashes"], results["numbers"], results["answers"]
+    hashes, numbers, answers = results.get("hashes"), results.get("numbers"), results["answers"]
+    dup_of = results.get("dup_of")  # the Ray engine's exact groups (it sends no hashes to the driver)
     all_ids = ids
     m = 0
     edges = results.get("edges")
@@ -634,7 +642,7 @@ def dedup_columns(plan: Plan, results: dict[str, Any], ids: list[str]) -> tuple[
         first: dict[str, int] = {}
         reps = [i for i, h in enumerate(hashes) if first.setdefault(h, i) == i]
         edges = ND.local_edges(digest, bands, numbers, reps, plan.opts.threshold, plan.opts.dedup_numbers)
-    cl = ND.clusters(total, hashes, answers, *edges)
+    cl = ND.clusters(total, hashes if dup_of is None else dup_of, answers, *edges)
     rows = np.arange(m, total)
     dup, near = cl["dup_of"][rows], cl["near_of"][rows]
     cols = {
