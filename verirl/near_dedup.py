@@ -43,6 +43,9 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 #: Prompt wrappers of RL and eval recipes, removed before signing (a copy of a problem inside
 #: one of them is the same problem). Matched on the raw text, case-insensitively.
 WRAPPERS = tuple(re.compile(p, re.I | re.S) for p in (
+    # a system turn is the recipe's, never the problem's
+    r"<\|im_start\|>\s*system\b.*?<\|im_end\|>|<\|start_header_id\|>system<\|end_header_id\|>.*?<\|eot_id\|>"
+    r"|<<SYS>>.*?<</SYS>>",
     r"<\|im_start\|>\s*(system|user|assistant)\s*|<\|im_end\|>|<\|(user|assistant|system|end|eot_id|begin_of_text)\|>"
     r"|<\|start_header_id\|>\w+<\|end_header_id\|>|\[/?INST\]|<<SYS>>.*?<</SYS>>|<｜(User|Assistant)｜>",
     r"solve the following math problem[^\n]*?(step by step|efficiently and clearly)[^\n]*?\.(\s*the last line of your "
