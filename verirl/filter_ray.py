@@ -275,6 +275,8 @@ def run(plan: Any) -> dict[str, Any]:
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         partitions = max(MIN_PARTITIONS, 2 * cpus, len(plan.ds) // 200_000)
+        # Our shuffles group by a partition key of `partitions` values: as many hash partitions, not Ray's 200.
+        ray.data.DataContext.get_current().default_hash_shuffle_parallelism = partitions
         ds = _read(plan)
         n = len(plan.ds)
         results: dict[str, Any] = {"resumed_rows": 0}
