@@ -57,8 +57,8 @@ def _connect(address: str | None, num_cpus: int) -> bool:
     if ray.is_initialized():
         return False
     quiet = {"logging_level": "ERROR", "log_to_driver": False, "configure_logging": True}
-    # verirl's own modules go to the workers by value (a cluster need not have verirl installed at
-    # this commit, and a local Ray's workers start with the driver's sys.path anyway).
+    # Every node imports verirl itself (install the same version there: README, "On a Ray cluster");
+    # the workers are offline for Hugging Face like the driver.
     runtime_env = {"env_vars": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
                                 "HF_DATASETS_OFFLINE": os.environ.get("HF_DATASETS_OFFLINE", "1")}}
     if address:
