@@ -405,6 +405,13 @@ def _fingerprint(ds: Any, opts: FilterOptions, input_path: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def _step_fingerprint(plan: Plan, step: str) -> str:
+    """A fingerprint for a step of :func:`finish` (the input's, the options and the step; never the values)."""
+    raw = json.dumps([getattr(plan.ds, "_fingerprint", None) or plan.input_path, plan.out_path, asdict(plan.opts), step],
+                     sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
 def _atomic_pickle(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
@@ -712,7 +719,8 @@ def finish(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
         new["difficulty_bucket"] = [d["bucket"] for d in stats]
 
     for name, values in new.items():
-        ds = ds.add_column(name, values, feature=_feature(name))
+        # Our own fingerprint: else `datasets` hashes every value of the column with dill (10% of a run's CPU).
+        ds = ds.add_column(name, values, feature=_feature(name), new_fingerprint=_step_fingerprint(plan, name))
     # Each dropped row counts once, under the first reason: a flag of the checks (--drop), else --keep.
     reasons: Counter[str] = Counter()
     why: list[str | None] = [None] * n
@@ -733,7 +741,7 @@ def finish(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
     kept = [i for i in range(n) if why[i] is None]
     reasons.update(w for w in why if w is not None)
     if len(kept) < n:
-        ds = ds.select(kept)
+        ds = ds.select(kept, new_fingerprint=_step_fingerprint(plan, f"kept:{len(kept)}"))
     save(ds, plan.out_path)
     summary = {
         "input": plan.input_path,
