@@ -96,8 +96,92 @@ def baseline(texts: list[str], benches: dict[str, list[dict]]) -> tuple[float, i
     return secs, dups, contaminated, (psutil.Process().memory_info().rss - rss0) / 2**20
 
 
+PLAIN = r"""
+import hashlib, json, re, sys
+from datasets import load_dataset
+src, bench = sys.argv[1], sys.argv[2]
+norm = lambda s: " ".join(s.lower().split())
+grams = set()
+for line in open(bench):
+    w = norm(json.loads(line)["problem"]).split()
+    grams.update(" ".join(w[i : i + 8]) for i in range(len(w) - 7))
+def sign(batch):
+    out = {"h": [], "hit": []}
+    for t in batch["problem"]:
+        n = norm(t)
+        out["h"].append(hashlib.sha1(n.encode()).hexdigest())
+        w = n.split()
+        out["hit"].append(any(" ".join(w[i : i + 8]) in grams for i in range(len(w) - 7)))
+    return out
+ds = load_dataset("json", data_files=src, split="train").map(sign, batched=True, batch_size=2000)
+seen = set()
+keep = [i for i, h in enumerate(ds["h"]) if not (h in seen or seen.add(h))]
+ds.select(keep).filter(lambda r: not r["hit"]).to_json(sys.argv[3])
+"""
+
+
+def measured(cmd: list[str], env: dict) -> dict:
+    """CPU seconds of the whole process tree (Ray's daemons included) and its peak proportional set size."""
+    import psutil
+
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    root, cpu, peak = psutil.Process(p.pid), {}, 0
+    while p.poll() is None:
+        total = 0
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for q in procs:
+            try:
+                with q.oneshot():
+                    c = q.cpu_times()
+                    cpu[q.pid] = c.user + c.system
+                    total += q.memory_full_info().pss
+            except psutil.Error:
+                pass
+        peak = max(peak, total)
+        time.sleep(0.5)
+    err = p.stderr.read() if p.stderr else ""
+    if p.returncode:
+        raise RuntimeError(f"{cmd[:3]} failed: {err[-2000:]}")
+    return {"wall": time.perf_counter() - t0, "cpu": sum(cpu.values()), "peak_mb": peak / 2**20}
+
+
+def scale(rows: int) -> None:
+    """`verirl filter` local and ray against the plain `datasets` pass, on a synthetic mix of ``rows`` rows."""
+    from tests import procs
+    from tests.curation_data import write_mix
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        kinds = write_mix(tmp / "in.jsonl", rows, bench_path=tmp / "bench.jsonl")
+        env = procs.clean_env(VERIRL_DATA_DIR=str(tmp / "data"))
+        subprocess.run([str(procs.BIN / "verirl"), "benchmarks", "add", "mybench", str(tmp / "bench.jsonl"), "--field",
+                        "problem"], env=env, check=True, capture_output=True)
+        res = {"plain": measured([str(procs.BIN / "python"), "-c", PLAIN, str(tmp / "in.jsonl"), str(tmp / "bench.jsonl"),
+                                  str(tmp / "plain.jsonl")], env)}
+        for engine in ("local", "ray"):
+            res[engine] = measured([str(procs.BIN / "verirl"), "filter", str(tmp / "in.jsonl"), "--out",
+                                    str(tmp / f"{engine}.jsonl"), "--dedup", "--decontaminate", "mybench", "--engine",
+                                    engine, "--quiet"], env)
+        same = (tmp / "local.jsonl").read_bytes() == (tmp / "ray.jsonl").read_bytes()
+    print(f"machine: {machine()}\n{rows:,} rows {kinds}; ray output identical to local: {same}\n")
+    base = res["plain"]["cpu"]
+    out = [[name, f"{r['wall']:.0f}", f"{r['cpu']:.0f}", f"{r['cpu'] / base:.2f}x", f"{r['peak_mb']:,.0f}"]
+           for name, r in (("plain datasets pass (exact hash + 8-gram overlap)", res["plain"]),
+                           ("verirl filter --engine local --dedup --decontaminate", res["local"]),
+                           ("verirl filter --engine ray (local Ray) --dedup --decontaminate", res["ray"]))]
+    print(table(["path", "wall s", "CPU s", "CPU vs plain", "peak PSS MiB (whole tree)"], out))
+
+
 def main() -> None:
     import httpx
+
+    if "--rows" in sys.argv:
+        scale(int(sys.argv[sys.argv.index("--rows") + 1]))
+        return
 
     from tests import procs
 

@@ -198,6 +198,13 @@ def test_filter_job_over_http(embedded_server) -> None:
     assert [o["verdict"] for o in out] == ["correct", "incorrect", "correct"]
     assert [o["contaminated"] for o in out] == [False, False, True]
     assert out[0]["contamination"] == [] and {(f["benchmark"], f["item"]) for f in out[2]["contamination"]} == {(f"fb-{u}", "z")}
+    # The same report `verirl filter` writes, linked from the status (issue 23 item 4).
+    assert st["summary"]["report"] == f"/v1/filter/{job}/report"
+    page = httpx.get(server["url"] + st["summary"]["report"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<h2>Contamination per benchmark</h2>" in page.text and f"fb-{u}" in page.text
+    assert httpx.get(server["url"] + st["summary"]["removed"]).text == ""  # nothing dropped
+    assert httpx.get(f"{server['url']}/v1/filter/nosuchjob/report").status_code == 404
     bad = httpx.post(f"{server['url']}/v1/filter", params={"dedup": True}, content=b"not json\n")
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "body"
 

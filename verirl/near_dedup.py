@@ -43,6 +43,9 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 #: Prompt wrappers of RL and eval recipes, removed before signing (a copy of a problem inside
 #: one of them is the same problem). Matched on the raw text, case-insensitively.
 WRAPPERS = tuple(re.compile(p, re.I | re.S) for p in (
+    # a system turn is the recipe's, never the problem's
+    r"<\|im_start\|>\s*system\b.*?<\|im_end\|>|<\|start_header_id\|>system<\|end_header_id\|>.*?<\|eot_id\|>"
+    r"|<<SYS>>.*?<</SYS>>",
     r"<\|im_start\|>\s*(system|user|assistant)\s*|<\|im_end\|>|<\|(user|assistant|system|end|eot_id|begin_of_text)\|>"
     r"|<\|start_header_id\|>\w+<\|end_header_id\|>|\[/?INST\]|<<SYS>>.*?<</SYS>>|<｜(User|Assistant)｜>",
     r"solve the following math problem[^\n]*?(step by step|efficiently and clearly)[^\n]*?\.(\s*the last line of your "
@@ -159,20 +162,30 @@ def verify_pairs(pairs: Any, digest_a: Any, digest_b: Any, num_a: Any, num_b: An
     return ok, sim
 
 
-def clusters(n: int, hashes: Sequence[str], answers: Any, edges: Any, sims: Any) -> dict[str, Any]:
-    """Per-row results from the exact hashes and the verified edges (rows are 0..n-1, in order).
-
-    Returns ``dup_of``, ``near_of`` (row numbers or -1), ``near_sim``, ``root`` (the row each
-    cluster keeps) and ``conflict`` (bool), as numpy arrays.
-    """
+def exact_groups(hashes: Sequence[str]) -> Any:
+    """Step 1: for each row, the first row with its exact hash, or -1 for a first (int64 array)."""
     import numpy as np
 
     first: dict[str, int] = {}
-    dup_of = np.full(n, -1, dtype=np.int64)
+    dup_of = np.full(len(hashes), -1, dtype=np.int64)
     for i, h in enumerate(hashes):
         j = first.setdefault(h, i)
         if j != i:
             dup_of[i] = j
+    return dup_of
+
+
+def clusters(n: int, hashes: Any, answers: Any, edges: Any, sims: Any) -> dict[str, Any]:
+    """Per-row results from the exact groups and the verified edges (rows are 0..n-1, in order).
+
+    ``hashes``: the exact hashes, or the exact groups already computed (:func:`exact_groups`'s
+    array; the Ray engine computes them in a shuffle). Returns ``dup_of``, ``near_of`` (row
+    numbers or -1), ``near_sim``, ``root`` (the row each cluster keeps) and ``conflict``
+    (bool), as numpy arrays.
+    """
+    import numpy as np
+
+    dup_of = hashes if isinstance(hashes, np.ndarray) and hashes.dtype == np.int64 else exact_groups(hashes)
     parent = np.arange(n, dtype=np.int64)
 
     def find(x: int) -> int:

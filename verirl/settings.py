@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "VERIRL_REDIS_URL"),
         description="Redis URL. Set: distributed mode (RQ workers). Unset: embedded mode.",
     )
+    ray_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("RAY_ADDRESS", "VERIRL_RAY_ADDRESS"),
+        description="Ray cluster for `verirl filter --engine ray` (e.g. ray://head:10001 or auto). Unset: a local Ray for the run.",
+    )
     workers: int = Field(
         default_factory=_default_workers,
         ge=1,

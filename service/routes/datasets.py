@@ -84,7 +84,8 @@ async def _run(d: Path, settings, registry) -> None:
             run_filter, str(d / "input.jsonl"), str(d / "output.jsonl"), opts, d / "data", progress, stop.is_set
         )
         # The job's status names no server path: the output is fetched by its URL.
-        summary = {**summary, "input": "input.jsonl", "output": f"/v1/filter/{d.name}/result"}
+        summary = {**summary, "input": "input.jsonl", "output": f"/v1/filter/{d.name}/result",
+                   "report": f"/v1/filter/{d.name}/report", "removed": f"/v1/filter/{d.name}/removed"}
         rows = summary["rows"]
         _write_status(d, **{**st, "status": "done", "finished_at": time.time(), "summary": summary,
                             "progress": {"rows_done": rows, "rows_total": rows}})
@@ -192,6 +193,29 @@ async def get_filter_result(job_id: str, settings: SettingsDep):
     if st["status"] != "done":
         raise NotReady(f"job is {st['status']}", field="job_id")
     return FileResponse(d / "output.jsonl", media_type="application/x-ndjson", filename=f"{job_id}.jsonl")
+
+
+def _done_job_file(settings, job_id: str, suffix: str) -> Path:
+    d = _root(settings) / job_id
+    st = _read_status(d) if job_id.isalnum() else None
+    if st is None:
+        raise NotFound(f"no filter job {job_id!r}", field="job_id")
+    if st["status"] != "done":
+        raise NotReady(f"job is {st['status']}", field="job_id")
+    return d / f"output.jsonl{suffix}"
+
+
+@router.get("/v1/filter/{job_id}/report", operation_id="get_filter_report", response_class=FileResponse)
+async def get_filter_report(job_id: str, settings: SettingsDep):
+    """The job's report.html, the page `verirl filter` writes next to its output (self-contained)."""
+    return FileResponse(_done_job_file(settings, job_id, ".report.html"), media_type="text/html; charset=utf-8")
+
+
+@router.get("/v1/filter/{job_id}/removed", operation_id="get_filter_removed", response_class=FileResponse)
+async def get_filter_removed(job_id: str, settings: SettingsDep):
+    """The job's removed.jsonl: one line (id, row, reason, flags) per dropped row."""
+    return FileResponse(_done_job_file(settings, job_id, ".removed.jsonl"), media_type="application/x-ndjson",
+                        filename=f"{job_id}.removed.jsonl")
 
 
 def cleanup(settings, older_than_s: float) -> None:
