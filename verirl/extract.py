@@ -30,8 +30,8 @@ from functools import lru_cache
 
 DEFAULT_STRATEGIES: tuple[str, ...] = ("boxed", "answer_tag", "final_answer", "answer_line")
 
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+_THINK_OPEN = re.compile(r"<\s*think\s*>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"<\s*/\s*think\s*>", re.IGNORECASE)
 _BOX = re.compile(r"\\(?:boxed|fbox)(\s*)")
 _BRACE_TOKEN = re.compile(r"\\[\s\S]|[{}]")
 _TAG_OPEN = re.compile(r"<answer>", re.IGNORECASE)
@@ -141,7 +141,8 @@ def answer_region(text: str, think: str = "strip") -> str | None:
         return text
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:
-        return text[closes[-1].end():]
+        after = text[closes[-1].end():]
+        return None if _THINK_OPEN.search(after) else after  # a thinking block opened again and never closed
     if think == "required" or _THINK_OPEN.search(text):
         return None
     return text

@@ -39,7 +39,9 @@ _NUM_THEN_WORDS = re.compile(r"^([+-]?\$?\d[\d,]*(?:\.\d+)?%?)\s+([A-Za-z][A-Za-
 # words after a number that make it a claim about the number, not a unit ("7 is wrong", "7 if n odd")
 _CLAUSE_WORDS = (
     r"\b(?:is|are|was|were|be|if|iff|when|whenever|unless|otherwise|except|not|no|never|wrong|incorrect|false|"
-    r"maybe|perhaps|possibly|probably|approximately|about|roughly|but|than|for|where|only|else)\b"
+    r"maybe|perhaps|possibly|probably|approximately|about|roughly|but|than|for|where|only|else|"
+    r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?|halves|halfs?|thirds?|quarters?|squared|cubed|"
+    r"factorial|percent|k|M|B)\b"
 )
 _EMPTY = re.compile(
     r"^(?:\\emptyset|\\varnothing|\\\{\s*\\\}|\{\s*\}|∅|\\O|no\s+(?:real\s+)?solutions?|none|no\s+such\s+\w+|"

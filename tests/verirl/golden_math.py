@@ -329,6 +329,11 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
      "rule 13: a factorial of a factorial runs in C, past any signal"),
     ("gaming", "7", B("(10!)!"), I, "rule 13"),
     ("gaming", "7", "\\boxed{" * 24000 + "7" + "}" * 24000, I, "24,000 nested boxes: one answer, too long"),
+    ("gaming", "7", "The answer is 7 thousand.", I, "a word that scales the number is no unit"),
+    ("gaming", "7", B("\\$7\\text{ million}"), I, ""),
+    ("gaming", "3", B("3 \\text{ dozen}"), I, ""),
+    ("gaming", "7", "<think>x</think> <think>\\boxed{7}", N, "rule 2: a thinking block opened again and never closed"),
+    ("gaming", "7", "<think >\\boxed{7}", N, "rule 2: <think > is a think tag"),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).
