@@ -89,7 +89,7 @@ except (OSError, IndexError):
     cg = None
 usage = lambda: int(open(cg + "/cpuacct.usage").read()) if cg else 0
 if workload in ("call", "assert"):
-    from verirl.code import run_tests
+    from verirl.code.grader import run_tests
     run_tests(spec["program"], "python", spec["tests"], {})
     u0 = usage()
     t0 = time.perf_counter()

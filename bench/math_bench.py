@@ -19,7 +19,7 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 def main() -> None:
     from math_verify import parse, verify
 
-    from verirl.math_grader import grade
+    from verirl.math.grader import grade
 
     rows = math_rows()
     pairs = [(r["gt"], c, s) for r in rows for c, s in zip(r["code"], r["score"], strict=True)]
@@ -35,7 +35,7 @@ def main() -> None:
     mv_boxed = [bool(verify(parse("\\boxed{" + g + "}"), parse(c))) for g, c, _ in pairs]
     t_mvb = time.process_time() - t0
 
-    from verirl import math_grader
+    from verirl.math import grader as math_grader
 
     math_grader._mv_parse.cache_clear()
     t0 = time.process_time()

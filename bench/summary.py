@@ -67,8 +67,8 @@ def serve(tmp: Path, before: Path | None = None, port: int | None = None):
 def grader_in_process(rows: list[dict]) -> None:
     from math_verify import parse, verify
 
-    from verirl import math_grader
-    from verirl.math_grader import grade
+    from verirl.math import grader as math_grader
+    from verirl.math.grader import grade
 
     pairs = [(r["gt"], c) for r in rows for c in r["code"]]
     verify(parse("\\boxed{1}"), parse("\\boxed{1}"))

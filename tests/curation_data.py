@@ -15,7 +15,7 @@ import random
 from pathlib import Path
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-#: Templates the way RL recipes wrap a problem (``verirl.near_dedup.WRAPPERS`` knows these).
+#: Templates the way RL recipes wrap a problem (``verirl.curation.near_dedup.WRAPPERS`` knows these).
 TEMPLATES = (
     "<|im_start|>user\n{p}\nPlease reason step by step, and put your final answer within \\boxed{{}}.<|im_end|>\n"
     "<|im_start|>assistant\n",

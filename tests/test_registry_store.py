@@ -41,7 +41,7 @@ HOSTILE = ["x|", "pols:x", "x", "order", "seq", "version", "hash:", "doc:1:x", "
 
 
 def test_hostile_ids_meet_no_other_key(registry) -> None:
-    from verirl import curation as C
+    from verirl.curation import primitives as C
 
     target = "Compute the sum of the first ten odd numbers."
     h = C.exact_hash(target, C.normalize(target))

@@ -154,14 +154,14 @@ def prepare_items(
             elif item.task == "code":
                 if data.get("tests") is None:
                     raise InvalidInput("code items need `tests` (or a registered `problem_id`)", field=f"{prefix}.tests")
-                from verirl.code import validate_tests
+                from verirl.code.grader import validate_tests
 
                 try:
                     validate_tests(data["tests"], data.get("language"))
                 except InvalidInput as exc:
                     raise InvalidInput(exc.message, field=f"{prefix}.{exc.field or 'tests'}") from None
             elif item.task == "instruction":
-                from verirl.instruction import parse_constraints
+                from verirl.instruction.grader import parse_constraints
 
                 try:
                     parse_constraints(data.get("constraints"), data.get("answer"))

@@ -22,7 +22,7 @@ Extension = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 def _cmd_filter(args: argparse.Namespace) -> int:
     import json
 
-    from verirl.filter import FilterOptions, Interrupted, run_filter
+    from verirl.curation.filter import FilterOptions, Interrupted, run_filter
     from verirl.settings import get_settings
 
     opts = FilterOptions(
@@ -56,7 +56,7 @@ def _cmd_filter(args: argparse.Namespace) -> int:
         # Everything is stopped and the checkpoint is on disk: skip the interpreter's slow teardown
         # of the loaded dataset, so an interrupt ends the command at once; but first wait for every
         # child (pool processes, multiprocessing's resource tracker): none outlives the command.
-        from verirl.filter import reap_children
+        from verirl.curation.filter import reap_children
 
         reap_children()
         sys.stdout.flush()
@@ -69,8 +69,8 @@ def _cmd_filter(args: argparse.Namespace) -> int:
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
     import json
 
-    from verirl.curation import load_items
-    from verirl.filter import add_local_benchmark, bench_dir
+    from verirl.curation.primitives import load_items
+    from verirl.curation.filter import add_local_benchmark, bench_dir
     from verirl.settings import get_settings
 
     data_dir = get_settings().data_dir
@@ -158,7 +158,7 @@ def build_parser(extensions: Sequence[Extension] = ()) -> argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None, extensions: Sequence[Extension] = ()) -> int:
-    from verirl.datasets_io import go_offline
+    from verirl.curation.datasets_io import go_offline
 
     go_offline()  # before anything imports `datasets`: it reads the variables once, at import
     args = build_parser(extensions).parse_args(argv)

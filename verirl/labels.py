@@ -6,12 +6,12 @@ serialised as a string). :func:`item_from_label` turns that pair into a
 :class:`verirl.schemas.ScoreItem`-shaped dict. Label objects understood:
 
 ``{"answer": "..."}``                        math (also ``ground_truth``/``solution``)
-``{"tests": {...}, "language": "python"}``   verirl code tests (see ``verirl.code``)
+``{"tests": {...}, "language": "python"}``   verirl code tests (see ``verirl.code.grader``)
 public code datasets' test columns           APPS/TACO, verl prime_code, LiveCodeBench,
                                              DeepCoder/PrimeIntellect, CodeContests, KodCode,
-                                             MBPP, HumanEval: see ``verirl.code_labels``
+                                             MBPP, HumanEval: see ``verirl.code.labels``
 ``{"problem_id": "..."}``                    a registered problem
-IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction``)
+IFEval/IFBench constraints, open-instruct     instruction following (see ``verirl.instruction.grader``)
 ground truths (``func_name``/``instruction_id``)
 
 Any of them may also carry ``"options"`` (per-item ScoreOptions) and
@@ -36,7 +36,7 @@ import logging
 import re
 from typing import Any
 
-from verirl.code_labels import LabelShapeError, dataset_tests, looks_like_test_list
+from verirl.code.labels import LabelShapeError, dataset_tests, looks_like_test_list
 
 log = logging.getLogger("verirl.labels")
 
@@ -164,7 +164,7 @@ def _decode(label: Any) -> Any:
 
 def _code_tests(obj: Any) -> dict | None:
     """verirl tests for a code label (verirl's own ``tests``, or a public dataset's shape: see
-    :mod:`verirl.code_labels`); None when it is no code label. Raises LabelShapeError."""
+    :mod:`verirl.code.labels`); None when it is no code label. Raises LabelShapeError."""
     if isinstance(obj, dict) and "tests" in obj:
         tests = obj["tests"]
         if isinstance(tests, str):  # nested JSON string, as some datasets store it (DeepCoder's test lists)
@@ -208,7 +208,7 @@ def task_of_source(data_source: Any) -> str | None:
 
 
 def _is_if_label(lab: Any) -> bool:
-    from verirl.instruction import looks_like_label
+    from verirl.instruction.grader import looks_like_label
 
     return looks_like_label(lab)
 

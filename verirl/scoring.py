@@ -26,11 +26,11 @@ def item_budget(item: dict, default_math_s: float = DEFAULT_MATH_TIMEOUT_S) -> f
     if opts.get("timeout_s"):
         return float(opts["timeout_s"])
     if item.get("task") == "run_code":
-        from verirl.code import run_code_budget
+        from verirl.code.grader import run_code_budget
 
         return run_code_budget(item["request"])
     if item.get("task") == "code":
-        from verirl.code import code_budget
+        from verirl.code.grader import code_budget
 
         return code_budget(item) + _CODE_OVERHEAD_S
     return default_math_s
@@ -50,7 +50,7 @@ def failure_result(item: dict, verdict: str, message: str) -> dict:
 
 
 def _grade_math(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
-    from verirl.math_grader import grade
+    from verirl.math.grader import grade
 
     answer = item.get("answer")
     if answer is None:
@@ -71,13 +71,13 @@ def _grade_math(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any]
 
 
 def _grade_code(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
-    from verirl.code import grade_code
+    from verirl.code.grader import grade_code
 
     return grade_code(item, opts)
 
 
 def _grade_instruction(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
-    from verirl.instruction import grade
+    from verirl.instruction.grader import grade
 
     return grade(item, opts)
 
@@ -98,11 +98,11 @@ def score_item(item: dict) -> dict:
     t0 = time.perf_counter()
     opts = item.get("options") or {}
     if item.get("task") == "isolation_report":  # what this verifier's sandbox provides (for /v1/info)
-        from verirl.code import isolation_report
+        from verirl.code.grader import isolation_report
 
         return {"id": None, "reward": None, "verdict": "correct", "extracted": None, "details": {"isolation": isolation_report()}}
     if item.get("task") == "run_code":  # SandboxFusion-compatible raw run
-        from verirl.code import run_code
+        from verirl.code.grader import run_code
 
         return {"id": item.get("id"), "reward": None, "verdict": "correct", "extracted": None, "details": {"run_code": run_code(item["request"])}}
     grader = _GRADERS.get(item.get("task", "math"))

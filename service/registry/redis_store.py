@@ -27,7 +27,7 @@ import json
 import time
 from typing import Any
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 from verirl.settings import redis_options
 
 from .stats import delta, stats_doc

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 from verirl.errors import InvalidInput, NotFound
 
 from .redis_store import RedisRegistryStore

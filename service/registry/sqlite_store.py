@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 
 from ..store import open_sqlite
 from .stats import delta
@@ -124,7 +124,7 @@ class SQLiteRegistryStore:
                          1 if doc["contamination"] else 0, now),
                     )
                     rows = []
-                    for k in ks or ():  # at most BUCKET_CAP ids per bucket (see verirl.curation.BUCKET_CAP)
+                    for k in ks or ():  # at most BUCKET_CAP ids per bucket (see verirl.curation.primitives.BUCKET_CAP)
                         n = self._bucket_size(k)
                         if n < C.BUCKET_CAP:
                             self._bucket_sizes[k] = n + 1

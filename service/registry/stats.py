@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 
 DECIDED = ("correct", "incorrect", "no_answer")
 

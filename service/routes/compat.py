@@ -63,7 +63,7 @@ class RunCodeRequest(BaseModel):
     @classmethod
     def _paths_inside(cls, v):
         """A path that leaves the working directory (``..``) or names nothing is a 422, not a silent drop."""
-        from verirl.code import work_path
+        from verirl.code.grader import work_path
 
         bad = [p for p in v if work_path(p) is None]
         if bad:
@@ -74,7 +74,7 @@ class RunCodeRequest(BaseModel):
     @classmethod
     def _known_language(cls, v: str) -> str:
         """As in SandboxFusion (a Literal there): a name it does not know is a 422."""
-        from verirl.code import SANDBOXFUSION_LANGUAGES, run_code_language_known
+        from verirl.code.grader import SANDBOXFUSION_LANGUAGES, run_code_language_known
 
         if not run_code_language_known(v):
             raise ValueError(f"unknown language {v!r}; SandboxFusion's languages: {', '.join(SANDBOXFUSION_LANGUAGES)}")

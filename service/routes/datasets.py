@@ -21,14 +21,14 @@ from pathlib import Path
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 
-from verirl import datasets_io  # noqa: F401  (sets the Hugging Face offline variables before `datasets` loads)
+from verirl.curation import datasets_io  # noqa: F401  (sets the Hugging Face offline variables before `datasets` loads)
 from verirl.errors import InvalidInput, NotFound, VerirlError
-from verirl.keep_expr import KeepError, parse_keep
+from verirl.curation.keep_expr import KeepError, parse_keep
 
 from ..deps import SettingsDep
 from .problems import RegistryDep
 
-log = logging.getLogger("verirl.filter")
+log = logging.getLogger("verirl.curation.filter")
 router = APIRouter(tags=["curation"])
 
 
@@ -60,7 +60,7 @@ def _shard_size(rows: int) -> int:
 
 
 async def _run(d: Path, settings, registry) -> None:
-    from verirl.filter import FilterOptions, Interrupted, add_local_benchmark, run_filter
+    from verirl.curation.filter import FilterOptions, Interrupted, add_local_benchmark, run_filter
 
     st = _read_status(d) or {}
     stop = threading.Event()

@@ -46,7 +46,7 @@ async def info(dispatcher: DispatcherDep, settings: SettingsDep) -> dict:
     ran at start-up; it is awaited, never run here, so the event loop never waits
     for a sandbox slot.
     """
-    from verirl.code import languages
+    from verirl.code.grader import languages
 
     info = await dispatcher.info()  # Redis down: 503 + Retry-After; refusing us: 503 naming REDIS_URL (errors.py)
     isolation = await dispatcher.isolation()

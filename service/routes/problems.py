@@ -40,7 +40,7 @@ async def register_problems(req: RegisterRequest, registry: RegistryDep, setting
                 raise InvalidInput("each problem must be an object", field=f"problems[{i}]")
             p = ProblemIn.model_validate(raw)
             if p.tests is not None:
-                from verirl.code import validate_tests
+                from verirl.code.grader import validate_tests
 
                 try:
                     validate_tests(p.tests, p.language)

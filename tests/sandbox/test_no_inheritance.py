@@ -71,13 +71,13 @@ def _run_a_stdio(sb: Sandbox) -> set[str]:
 
 
 def _run_a_judged(sb: Sandbox) -> set[str]:
-    from verirl.code import _harness
+    from verirl.code.grader import _harness
 
     s_src, s_arg, s_exp, s_test = _secret(), _secret(), _secret(), _secret()
     program = f"X = {s_src!r}\ndef f(a):\n    return a + '!'\n"
     spec = {"mode": "assert", "test": f"T = {s_test!r}\ndef check(candidate):\n    assert candidate({s_arg!r}) == {s_exp!r}\n", "entry_point": "f"}
     with sb.submission("python", program, LIM) as sub:
-        res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+        res = sub.run(after=_harness("serve"), judge=_harness("judge"), judge_input=json.dumps(spec).encode())
     assert res.status == "ok" and b"wrong_answer" in res.judge, (res, res.judge_log)
     return {s_src, s_arg, s_exp, s_test}
 
@@ -94,7 +94,7 @@ def test_stdio_run_sees_nothing_of_earlier_runs(sb):
 
 
 def test_judged_program_sees_nothing_of_earlier_runs_nor_of_its_judge(sb):
-    from verirl.code import _harness
+    from verirl.code.grader import _harness
 
     earlier: set[str] = set()
     for _ in range(6):
@@ -105,7 +105,7 @@ def test_judged_program_sees_nothing_of_earlier_runs_nor_of_its_judge(sb):
     program = f"CONTROL = {control!r}\n" + SCAN.replace("print(", "RESULT = (") + "\ndef f(a):\n    return RESULT\n"
     spec = {"mode": "assert", "test": f"T = {s_test!r}\ndef check(candidate):\n    assert candidate(0) == {s_exp!r}, candidate(0)\n", "entry_point": "f"}
     with sb.submission("python", program, LIM) as sub:
-        res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+        res = sub.run(after=_harness("serve"), judge=_harness("judge"), judge_input=json.dumps(spec).encode())
     assert res.status == "ok", (res, res.judge_log)
     verdict = json.loads(res.judge)
     assert verdict["verdict"] == "wrong_answer"

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 from tests.verirl.golden_math import GOLDEN, HELD_OUT
 from verirl.extract import extract_answer
-from verirl.math_grader import grade
-from verirl.math_values import as_choice, as_word, normalize, parse_number, split_list
+from verirl.math.grader import grade
+from verirl.math.values import as_choice, as_word, normalize, parse_number, split_list
 
 TEMPLATES = (
     "Some work.\n\nTherefore the answer is $\\boxed{{{}}}$.",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from verirl.code import compare_stdio
+from verirl.code.grader import compare_stdio
 from verirl.scoring import score_item
 
 
@@ -163,7 +163,7 @@ def test_humaneval_canonical_solutions_pass_and_mutants_fail():
     do not tell it apart (5 of 164: /34 set order of small ints happens to be sorted,
     /40 /59 /129 /147 off-by-ones the tests never reach), not because our judge is weaker.
     """
-    from verirl.code import get_sandbox
+    from verirl.code.grader import get_sandbox
 
     probs = _humaneval()
     assert len(probs) == 164
@@ -214,7 +214,7 @@ def test_multithreaded_program_is_not_failed_by_a_shared_process_limit():
 
 
 def test_extract_last_fenced_block_and_language():
-    from verirl.code import extract_program
+    from verirl.code.grader import extract_program
 
     text = "first\n```python\nprint(1)\n```\nthen\n```cpp\nint main(){}\n```\n"
     assert extract_program(text, None) == ("int main(){}\n", "cpp")
@@ -280,7 +280,7 @@ _OLD_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)```", re.DOTA
 def test_fence_scan_agrees_with_the_old_regex():
     import random
 
-    from verirl.code import fenced_blocks
+    from verirl.code.grader import fenced_blocks
 
     rng = random.Random(12)
     alphabet = ["`", "``", "```", "\n", "py", "thon", " ", "\t", "cpp", "x", "#", "+"]
@@ -327,7 +327,7 @@ def _reference_compare(got: str, want: str, checker: str) -> bool:
 def test_chunked_comparison_matches_the_reference_across_chunk_boundaries(monkeypatch):
     import random
 
-    import verirl.code as code
+    import verirl.code.grader as code
 
     monkeypatch.setattr(code, "CHUNK", 7)
     monkeypatch.setattr(code, "LINE_CHUNK", 5)
@@ -438,7 +438,7 @@ def test_loopback_only_when_asked():
 
 def test_harness_imports_run_before_a_python_program_only():
     # APPS/TACO/prime_code/LiveCodeBench harnesses star-import collections etc. before the program
-    from verirl.code_labels import HARNESS_IMPORTS
+    from verirl.code.labels import HARNESS_IMPORTS
 
     prog = "d = defaultdict(int)\nd[1] += 2\nprint(d[1], gcd(4, 6), pow(2, 10, 1000))"
     tests = {"format": "stdio", "cases": [{"input": "", "output": "2 2 24\n"}]}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from verirl.code import validate_tests
-from verirl.code_labels import HARNESS_IMPORTS
+from verirl.code.grader import validate_tests
+from verirl.code.labels import HARNESS_IMPORTS
 from verirl.errors import InvalidInput
 from verirl.labels import item_from_label, label_error
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 
 
 def _read(path, key):

@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import post
 from tests.verirl.golden_instruction import CASES, IFBENCH_CASES, IFEVAL_CASES, Case
-from verirl import instruction as I
+from verirl.instruction import grader as I
 from verirl.errors import InvalidInput
 from verirl.scoring import score_item
 
@@ -58,7 +58,7 @@ def test_golden(case: Case) -> None:
 REFERENCE = textwrap.dedent(
     """
     import json, sys
-    from verirl import nltk_offline
+    from verirl.instruction import nltk_offline
     nltk_offline.ensure()  # the same offline data; the library otherwise downloads it
     import langdetect
     langdetect.DetectorFactory.seed = 0
@@ -142,7 +142,7 @@ def test_checkers_run_offline(home: str, tmp_path: Path) -> None:
 
 
 def test_shipped_stopwords_are_nltks_list() -> None:
-    from verirl.nltk_offline import STOPWORDS_EN
+    from verirl.instruction.nltk_offline import STOPWORDS_EN
 
     assert len(STOPWORDS_EN) == len(set(STOPWORDS_EN)) == 179
     assert {"i", "the", "wouldn't", "ourselves", "should've"} <= set(STOPWORDS_EN)
@@ -259,7 +259,7 @@ def test_tulu3_rlvr_ifeval(func, args, good, bad) -> None:
 
 
 def test_tulu3_covers_all_25_functions() -> None:
-    from verirl.tulu3_if import RULES
+    from verirl.instruction.tulu3 import RULES
 
     assert len(RULES) == 25 and {t[0] for t in TULU} == set(RULES)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from verirl.keep_expr import KeepError, parse_keep
+from verirl.curation.keep_expr import KeepError, parse_keep
 
 ESCAPES = [
     "().__class__.__base__.__subclasses__()",

@@ -18,7 +18,7 @@ import pytest
 from sandbox import Limits, resolve_language
 from sandbox.policy import COMPILE_LIMITS, LANGUAGES, limits_for
 from tests.helpers import need_language
-from verirl.code import choose_language
+from verirl.code.grader import choose_language
 from verirl.scoring import score_item
 
 ADD = {"format": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}, {"input": "-40 100\n", "output": "60"}]}

@@ -12,8 +12,8 @@ import itertools
 
 import pytest
 
-from verirl.math_cost import too_costly
-from verirl.math_grader import grade
+from verirl.math.cost import too_costly
+from verirl.math.grader import grade
 from verirl.pool import VerifierPool
 from verirl.rewards import validate_spec
 from verirl.scoring import score_item

@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import KNOWN_LABEL_ERRORS
 from tests.verirl.golden_math import GOLDEN, HELD_OUT
-from verirl.math_grader import grade
+from verirl.math.grader import grade
 
 
 def _ids(table):
@@ -70,7 +70,7 @@ def _edit_distance(a: str, b: str) -> int:
 def near_miss(gold: str, completion: str) -> bool:
     """A wrong answer one small step from the gold: two edits, or a number within 10%."""
     from verirl.extract import extract_answer
-    from verirl.math_values import normalize, parse_number
+    from verirl.math.values import normalize, parse_number
 
     ans = extract_answer(completion).answer
     if ans is None:

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from tests.verirl.math_mutants import all_cases
-from verirl.math_grader import grade
+from verirl.math.grader import grade
 
 SAMPLE = 400
 

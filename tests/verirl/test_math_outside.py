@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from verirl.extract import extract_answer
-from verirl.math_grader import grade
+from verirl.math.grader import grade
 
 ROWS = [json.loads(line) for line in (Path(__file__).parent / "data" / "outside_math.jsonl").read_text().splitlines()]
 _seen: dict[str, int] = {}

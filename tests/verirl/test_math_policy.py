@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verirl.math_grader import grade
+from verirl.math.grader import grade
 
 C, I, N, E = "correct", "incorrect", "no_answer", "error"
 

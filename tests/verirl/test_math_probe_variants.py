@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from verirl.math_grader import grade
+from verirl.math.grader import grade
 
 C, I = "correct", "incorrect"
 P = "Let me think about it.\n\nAfter simplifying we get the result.\n\n"

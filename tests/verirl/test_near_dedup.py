@@ -1,4 +1,4 @@
-"""Dedup that knows the task (verirl.near_dedup): prompt wrappers, numbers, conflicting answers.
+"""Dedup that knows the task (verirl.curation.near_dedup): prompt wrappers, numbers, conflicting answers.
 
 Measured on real benchmark text (numbers printed); the CLI options (--against, several
 decontaminated columns) in the last tests.
@@ -12,7 +12,7 @@ import subprocess
 
 from tests.curation_data import TEMPLATES
 from tests.procs import BIN, clean_env
-from verirl import near_dedup as ND
+from verirl.curation import near_dedup as ND
 
 #: More wrappers from RL and eval recipes (beside the synthetic set's five).
 MORE = (

@@ -11,7 +11,7 @@ per completion, as TRL calls reward functions
 completion_ids=..., **reward_kwargs)``). The ground truth is read from the
 ``answer`` column, else ``solution``, ``ground_truth``, ``constraints``, else the
 column named in the constructor; a code label (a public dataset's test columns,
-see :mod:`verirl.code_labels`, or verirl ``tests``) works too, and so do instruction constraints (IFEval's
+see :mod:`verirl.code.labels`, or verirl ``tests``) works too, and so do instruction constraints (IFEval's
 ``instruction_id_list`` + ``kwargs`` columns, or open-instruct's ground truth).
 Conversational completions (lists of messages) are graded on the last
 assistant message. ``completion_ids`` give the token length for length

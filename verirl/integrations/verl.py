@@ -47,7 +47,7 @@ template (the prompt opens ``<think>``) set ``think: open`` (or put the prompt
 text in ``extra_info["prompt"]`` and keep ``auto``). The ground truth is a math
 answer, a code label (a public dataset's test columns: APPS/TACO, verl
 prime_code, LiveCodeBench, DeepCoder, CodeContests, KodCode, MBPP, HumanEval,
-or verirl ``tests``, possibly as a JSON string; see :mod:`verirl.code_labels`), or an instruction-following ground
+or verirl ``tests``, possibly as a JSON string; see :mod:`verirl.code.labels`), or an instruction-following ground
 truth; a ``data_source`` such as ``ifeval`` or ``triviaqa`` picks the
 instruction or QA task. Server address: ``VERIRL_URL``; key: ``VERIRL_API_KEY``.
 """

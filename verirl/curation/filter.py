@@ -9,7 +9,7 @@ uninterrupted one.
 
 By default the command only adds metadata columns; ``--drop`` removes the rows
 the requested checks flagged, ``--keep EXPR`` keeps the rows where a declarative
-filter expression over the row's columns is true (``verirl.keep_expr``: comparisons,
+filter expression over the row's columns is true (``verirl.curation.keep_expr``: comparisons,
 ``in``, ``is None``, and/or/not; never Python's ``eval``). A summary is written
 next to the output as ``OUTPUT.summary.json``: ``flags`` counts the rows each
 check flagged (a row may carry several flags), ``reasons`` counts each dropped
@@ -41,10 +41,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verirl import curation as C
-from verirl import datasets_io  # sets the Hugging Face offline variables before `datasets` is imported
-from verirl import near_dedup as ND
-from verirl.keep_expr import KeepError, parse_keep
+from verirl.curation import primitives as C
+from verirl.curation import datasets_io  # sets the Hugging Face offline variables before `datasets` is imported
+from verirl.curation import near_dedup as ND
+from verirl.curation.keep_expr import KeepError, parse_keep
 
 TEXT_FIELDS = ("problem", "question", "prompt", "text")
 ANSWER_FIELDS = ("answer", "gt", "ground_truth", "solution", "constraints")
@@ -55,7 +55,7 @@ ADDED = {
     "verify": ("verdict", "verified"),
     "difficulty": ("attempts", "pass_rate", "smoothed_pass_rate", "wilson_low", "wilson_high", "difficulty_bucket"),
 }
-#: The fields of one contamination flag (``verirl.curation.Benchmark.check``); absent ones are null.
+#: The fields of one contamination flag (``verirl.curation.primitives.Benchmark.check``); absent ones are null.
 FLAG_FIELDS = {"benchmark": "string", "item": "string", "rule": "string", "shared_ngrams": "int64",
                "ngram": "string", "similarity": "float64"}
 _COLUMN_TYPES = {
@@ -230,7 +230,7 @@ def _init_pool_process(named: dict[str, list[dict]]) -> None:
 def row_work(texts: list[str], answers: list[Any] | None, extra: list[list[str]], dedup: bool, decon: bool,
              bench: dict[str, C.Benchmark]) -> dict[str, Any]:
     """The text checks of a batch of rows, the same in every engine: signatures for dedup
-    (:func:`verirl.near_dedup.sign`) and contamination flags of the text (and ``extra`` columns)."""
+    (:func:`verirl.curation.near_dedup.sign`) and contamination flags of the text (and ``extra`` columns)."""
     out: dict[str, Any] = {}
     sig = ND.sign(texts, answers) if (dedup or decon) else None
     if dedup and sig is not None:
@@ -301,7 +301,7 @@ def _refuse_list_completions(ds: Any, column: str | None) -> None:
 
 def _verify_item(completion: Any, answer: Any) -> dict[str, Any]:
     """Math by default; an instruction-following ground truth (IFEval constraints, open-instruct's) is graded as one."""
-    from verirl.instruction import looks_like_label
+    from verirl.instruction.grader import looks_like_label
 
     text = str(completion)[:200_000]
     if looks_like_label(answer):
@@ -456,7 +456,7 @@ class Plan:
 
 
 def _plan(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | None) -> Plan:
-    from verirl.datasets_io import load
+    from verirl.curation.datasets_io import load
 
     t0 = time.perf_counter()
     check_out_path(out_path)
@@ -507,7 +507,7 @@ def _run(input_path: str, out_path: str, opts: FilterOptions, data_dir: Path | N
     work: Path | None = None
     if opts.engine == "ray":
         try:
-            from verirl import filter_ray
+            from verirl.curation import filter_ray
         except ImportError as exc:
             raise ValueError(f"--engine ray needs Ray: pip install 'verirl[ray]' ({exc})") from None
         results = filter_ray.run(plan)
@@ -609,7 +609,7 @@ def _run_local(plan: Plan, on_progress: Progress | None, should_stop: Callable[[
 
 def _against(plan: Plan) -> dict[str, Any]:
     """Signatures of an earlier output's rows (``--against``): they come before the new rows."""
-    from verirl.datasets_io import load
+    from verirl.curation.datasets_io import load
 
     old = load(plan.opts.against)
     col = plan.cols["text"] if plan.cols["text"] in old.column_names else _pick(
@@ -666,8 +666,8 @@ def dedup_columns(plan: Plan, results: dict[str, Any], ids: list[str]) -> tuple[
 def finish(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
     """From the per-row results of any engine: the added columns, the kept rows, the output, the
     summary, ``removed.jsonl`` and ``report.html``. Deterministic: the same results, the same files."""
-    from verirl import curation_report
-    from verirl.datasets_io import save
+    from verirl.curation import report as curation_report
+    from verirl.curation.datasets_io import save
 
     ds, opts, cols, n = plan.ds, plan.opts, plan.cols, len(plan.ds)
     ids = [str(x) for x in ds[cols["id"]]] if cols["id"] else [str(i) for i in range(n)]
@@ -729,7 +729,7 @@ def finish(plan: Plan, results: dict[str, Any]) -> dict[str, Any]:
             if row_flags[i]:
                 why[i] = row_flags[i][0]
     if plan.keep_expr is not None:
-        from verirl.keep_expr import keep_mask
+        from verirl.curation.keep_expr import keep_mask
 
         mask = keep_mask(plan.keep_expr, ds)
         for i in range(n):

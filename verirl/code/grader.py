@@ -21,12 +21,12 @@ Test formats (``tests`` of an item):
 Any format may carry ``"imports"``: Python import lines run before a Python program (never
 before another language's), as the harnesses of APPS, TACO, verl ``prime_code`` and LiveCodeBench
 run every program after their own star imports, so a program that uses ``defaultdict`` or
-``heapq`` unimported passes there (see :data:`verirl.code_labels.HARNESS_IMPORTS`).
+``heapq`` unimported passes there (see :data:`verirl.code.labels.HARNESS_IMPORTS`).
 
 Call and assert tests are judged by a second sandboxed process (the judge,
-:mod:`verirl.code_judge`) that never shares memory with the program: another
+:mod:`verirl.code.judge`) that never shares memory with the program: another
 uid, not dumpable. The judge alone holds the tests and the result channel; it
-calls the program's functions over a pipe (:mod:`verirl.code_serve` answers in
+calls the program's functions over a pipe (:mod:`verirl.code.serve` answers in
 the program's process) and gets back plain data only, so no ``__eq__``
 override, subclass, encoder patch, nonce hunt or early exit can pass a test.
 
@@ -488,10 +488,10 @@ def run_tests(program: str, language: str, tests: dict, opts: dict) -> dict:
             elif fmt == "call":
                 spec = {"mode": "call", "fn_name": tests["fn_name"], "args": case["args"], "expected": case["expected"],
                         "alternatives": case.get("expected_alternatives") or []}
-                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+                res = sub.run(after=_harness("serve"), judge=_harness("judge"), judge_input=json.dumps(spec).encode())
             else:
                 spec = {"mode": "assert", "test": tests["test"], "entry_point": tests.get("entry_point"), "setup": tests.get("setup")}
-                res = sub.run(after=_harness("code_serve"), judge=_harness("code_judge"), judge_input=json.dumps(spec).encode())
+                res = sub.run(after=_harness("serve"), judge=_harness("judge"), judge_input=json.dumps(spec).encode())
             note = code = None
             if res.status == "compile_error":  # Python: the program does not compile; no test can pass
                 return {"code_verdict": "compile_error", "tests": [], "passed": 0, "total": total, "compile_stderr": (res.detail or "")[-2000:]}

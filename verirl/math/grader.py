@@ -7,7 +7,7 @@ Layers, cheapest first; the first layer that can decide does (``details.layer``)
                  numbers is kept, so ``3 4`` never becomes ``34``.
 2. ``choice``    the gold is one option letter: exactly one letter in the answer.
 3. ``text``      the gold is a word or phrase: case-insensitive, never handed to sympy.
-4. ``numeric``   plain numbers (:mod:`verirl.math_values`): exact rationals, percent,
+4. ``numeric``   plain numbers (:mod:`verirl.math.values`): exact rationals, percent,
                  decimals judged by relative error and significant digits, never an
                  absolute tolerance.
 5. ``interval``  intervals, unions and one-variable inequalities, in either notation.
@@ -34,9 +34,9 @@ from functools import lru_cache
 from typing import Any
 
 from verirl.extract import Extraction, _boxes, answer_region, boxed_answers, extract_answer
-from verirl.math_cost import AnswerTooCostly, answer_budget, budget_paused, too_costly
-from verirl.math_intervals import interval_union, intervals_equal
-from verirl.math_values import (
+from verirl.math.cost import AnswerTooCostly, answer_budget, budget_paused, too_costly
+from verirl.math.intervals import interval_union, intervals_equal
+from verirl.math.values import (
     alternatives,
     as_choice,
     as_word,

@@ -4,22 +4,22 @@ Ray Data reads the input (jsonl, json, parquet, csv; a ``datasets`` folder is
 handed over from the driver), numbers the rows and runs the steps the local
 engine runs, on every node:
 
-1. **Sign and check** (``map_batches`` in an actor pool): :func:`verirl.filter.row_work`
-   signs each row (:func:`verirl.near_dedup.sign`) and checks it against the
+1. **Sign and check** (``map_batches`` in an actor pool): :func:`verirl.curation.filter.row_work`
+   signs each row (:func:`verirl.curation.near_dedup.sign`) and checks it against the
    benchmark index, built once on the driver and broadcast through the object store.
    ``--verify``/``--difficulty`` grade in Ray actors, each with its own verifier pool
-   (:func:`verirl.filter.grade_rows`, kill deadlines as everywhere).
+   (:func:`verirl.curation.filter.grade_rows`, kill deadlines as everywhere).
 2. **Exact groups**: a shuffle by a key of the exact hash; in each group the first
    row (lowest row number) is kept, the others are ``duplicate_of`` it.
 3. **Distributed LSH**: the first row of each exact group is exploded into its
    ``BANDS`` band keys; a shuffle by a key of (band, key) brings each bucket to one
-   task, which pairs each row with the :data:`~verirl.near_dedup.WINDOW` rows before
-   it in the bucket (the local rule, :func:`verirl.near_dedup.candidate_pairs`).
+   task, which pairs each row with the :data:`~verirl.curation.near_dedup.WINDOW` rows before
+   it in the bucket (the local rule, :func:`verirl.curation.near_dedup.candidate_pairs`).
 4. **Verify candidates**: two shuffles join each candidate pair with the digests of
-   its two rows; :func:`verirl.near_dedup.verify_pairs` keeps the edges.
+   its two rows; :func:`verirl.curation.near_dedup.verify_pairs` keeps the edges.
 5. **Components**: the edges, the exact groups and the answer keys (a few bytes a
-   row) come back to the driver, where :func:`verirl.near_dedup.clusters` and
-   :func:`verirl.filter.finish` (``--keep`` compiled to pyarrow, the output, the
+   row) come back to the driver, where :func:`verirl.curation.near_dedup.clusters` and
+   :func:`verirl.curation.filter.finish` (``--keep`` compiled to pyarrow, the output, the
    summary, ``removed.jsonl``, ``report.html``) run exactly as for ``local``.
 
 Each shuffle groups by a *partition* of its key (``PARTITIONS`` values), so a task
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from verirl import curation as C
-from verirl import near_dedup as ND
+from verirl.curation import primitives as C
+from verirl.curation import near_dedup as ND
 
 #: Hash partitions of each shuffle; at least one per CPU of the cluster.
 MIN_PARTITIONS = 8
@@ -114,7 +114,7 @@ class _Signer:
         self.cols, self.dedup, self.decon, self.partitions = cols, dedup, decon, partitions
 
     def __call__(self, batch: Any) -> dict[str, Any]:
-        from verirl.filter import row_work
+        from verirl.curation.filter import row_work
 
         cols = self.cols
         texts = [str(t or "") for t in batch[cols["text"]].to_pylist()] if cols["text"] else []
@@ -138,13 +138,13 @@ class _Grader:
     """An actor of step 1 for --verify/--difficulty: a verifier pool of its own."""
 
     def __init__(self, cols: dict[str, Any], opts: Any, pool_size: int) -> None:
-        from verirl.filter import _Grader as Pool
+        from verirl.curation.filter import _Grader as Pool
 
         self.cols, self.opts = cols, opts
         self.grader = Pool(pool_size, opts.item_timeout_s)
 
     def __call__(self, batch: Any) -> dict[str, Any]:
-        from verirl.filter import grade_rows
+        from verirl.curation.filter import grade_rows
 
         rows = batch[_ROW].to_numpy()
         names = [c for c in (self.cols["completion"], self.cols["answer"], self.cols["rollouts"]) if c]
@@ -264,7 +264,7 @@ def _edges(firsts: Any, threshold: float, numbers_mode: str, partitions: int) ->
 
 
 def run(plan: Any) -> dict[str, Any]:
-    """Per-row results of the whole input for :func:`verirl.filter.finish` (the local engine's shape)."""
+    """Per-row results of the whole input for :func:`verirl.curation.filter.finish` (the local engine's shape)."""
     import ray
 
     from verirl.settings import get_settings

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from verirl.math_values import balanced, split_top
+from verirl.math.values import balanced, split_top
 
 _INF = {"\\infty", "+\\infty", "\\inf", "∞", "oo", "+oo", "infty", "\\infinity"}
 _NINF = {"-\\infty", "-\\inf", "-∞", "-oo", "-infty"}

@@ -24,7 +24,7 @@ ray`` agree row for row:
 
 The local engine runs steps 2-3 with numpy over all band keys; the Ray engine
 explodes the bands into rows, groups them by key in a distributed shuffle and
-verifies the candidates in Ray tasks (:mod:`verirl.filter_ray`). Both hand
+verifies the candidates in Ray tasks (:mod:`verirl.curation.filter_ray`). Both hand
 their edges to :func:`clusters`.
 """
 
@@ -34,7 +34,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from verirl import curation as C
+from verirl.curation import primitives as C
 
 WINDOW = C.BUCKET_CAP
 _MASK = (1 << 64) - 1

@@ -12,8 +12,8 @@ A label is a list of constraints, each an id and its arguments. Forms read by
 
 Constraint ids are rows of one table (:func:`rows`): the 25 IFEval checkers
 and the 58 IFBench checkers of the ``if-verifiable`` package (a kept library:
-google-research's and allenai's code, run offline, see :mod:`verirl.nltk_offline`),
-and the 25 Tulu 3 functions of :mod:`verirl.tulu3_if`.
+google-research's and allenai's code, run offline, see :mod:`verirl.instruction.nltk_offline`),
+and the 25 Tulu 3 functions of :mod:`verirl.instruction.tulu3`.
 
 Grading (:func:`grade`): the text after the last ``</think>`` (the same rule
 as math), stripped, is checked strict (as is) and loose (IFEval's rule: also
@@ -58,7 +58,7 @@ class Row:
 # --------------------------------------------------------------------------- the table
 
 def _library_registries() -> tuple[dict, dict]:
-    from verirl import nltk_offline
+    from verirl.instruction import nltk_offline
 
     nltk_offline.ensure()
     import langdetect
@@ -85,7 +85,7 @@ def _library_registries() -> tuple[dict, dict]:
 @lru_cache(maxsize=1)
 def rows() -> dict[str, Row]:
     """Every constraint id we grade, with where its checker comes from."""
-    from verirl.tulu3_if import RULES
+    from verirl.instruction.tulu3 import RULES
 
     ifeval, ifbench = _library_registries()
     table: dict[str, Row] = {}
@@ -200,7 +200,7 @@ def looks_like_label(value: Any) -> bool:
 def _build(row: Row, c: Constraint, prompt: str | None) -> Any:
     """A ready checker (library) or bound function (Tulu 3); ValueError names a bad label."""
     if row.checker is None:
-        from verirl.tulu3_if import bind
+        from verirl.instruction.tulu3 import bind
 
         kwargs = dict(c.kwargs)
         if "original_prompt" not in kwargs and prompt and c.id == "validate_repeat_prompt":
@@ -321,7 +321,7 @@ def grade(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], floa
     if region is None:
         return "no_answer", None, {"reason": "unfinished_thinking", "constraints": [c.id for c in constraints]}, 0.0
     text = region.strip()
-    from verirl.math_cost import AnswerTooCostly, answer_budget
+    from verirl.math.cost import AnswerTooCostly, answer_budget
 
     try:
         with answer_budget(RESPONSE_CPU_S):

@@ -1,7 +1,7 @@
 """How a math answer is read: normalisation, numbers, choices, words and lists.
 
-The pieces :mod:`verirl.math_grader` compares with (policy rules 4 to 12; intervals live in
-:mod:`verirl.math_intervals`). Everything here
+The pieces :mod:`verirl.math.grader` compares with (policy rules 4 to 12; intervals live in
+:mod:`verirl.math.intervals`). Everything here
 works on tokens: whitespace between two numbers is a boundary (``3 4`` is two numbers,
 ``1, 125`` two values, ``2 1/2`` a mixed number), never deleted to join them.
 """

@@ -349,7 +349,7 @@ def load_items(path: str, field_name: str | None = None, id_field: str | None = 
         else:
             rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     else:
-        from verirl.datasets_io import load
+        from verirl.curation.datasets_io import load
 
         rows = load(path).to_list()
     if not rows:

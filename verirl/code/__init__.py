@@ -1,0 +1,1 @@
+"""Code: the grader (tests through the sandbox), the judge and serve harnesses run inside it, dataset label shapes."""

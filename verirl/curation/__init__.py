@@ -1,0 +1,1 @@
+"""Curation: signatures, near-dedup, decontamination, `verirl filter`, its report, `--keep` expressions."""
