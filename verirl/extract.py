@@ -70,7 +70,7 @@ _CLAUSE = re.compile(
     re.IGNORECASE,
 )
 _HEDGE_TAIL = re.compile(
-    r",?\s*\(?\s*(?:(?:but|and)\s+)?(?:or\b(?!\s+(?:equivalently|equally|simply|in\s+other|written|expressed))|possibly|maybe|perhaps|probably|alternatively|otherwise|"
+    r"(?:\s*[,;]|\s*-{1,2}|\s*—)?\s*\(?\s*(?:(?:but|and)\s+)?(?:not\s+sure|unsure|uncertain|wrong|incorrect|or\b(?!\s+(?:equivalently|equally|simply|in\s+other|written|expressed))|possibly|maybe|perhaps|probably|alternatively|otherwise|"
     r"if\b.*\b(?:is|be|gives?)\s+-?\d|it\s+(?:is|could|might|may|would)|could|might|may|rather|actually)\b",
     re.IGNORECASE,
 )
@@ -109,6 +109,7 @@ _RETRACT = re.compile(
     + _NUM_AHEAD
     + r"|\b(?:though|although|but)\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?(?P<m>-?\d[\d.,/]*)\$?\s+"
     r"(?:is|are|could|might|may|would|also)\b"
+    r"|\b(?:alternatively|but\s+(?:it|the\s+answer|this)\s+(?:could|might|may)\s+(?:also\s+)?be)[\s,:]*\$?(?P<k>-?\d[\d.,/]*)"
     r"|\b(?:scratch\s+that|on\s+second\s+thought|make\s+that|i\s+mean)\b",
     re.IGNORECASE,
 )
@@ -117,7 +118,7 @@ _RETRACT = re.compile(
 def _retracts(line: str, answer: str | None) -> bool:
     """Whether ``line`` (what follows an answer) takes it back or offers a different value."""
     for m in _RETRACT.finditer(line):
-        other = m.group("n") or m.group("m")
+        other = m.group("n") or m.group("m") or m.group("k")
         if other is None or answer is None:
             return True
         if normalize_loose(other).rstrip(".,") != normalize_loose(answer).rstrip(".,"):
@@ -128,6 +129,21 @@ def _retracts(line: str, answer: str | None) -> bool:
 def retracted_after(text: str, end: int, answer: str | None = None) -> bool:
     """Whether the rest of the answer's line takes it back or offers another value."""
     return _retracts(text[end : end + 300].split("\n", 1)[0], answer)
+
+
+# the answer said to be wrong right before or right after it: "It is not \\boxed{7}", "\\boxed{7} is incorrect",
+# "Answer: 7 (wrong)"
+_NEGATED_BEFORE = re.compile(r"\b(?:not|cannot\s+be|can'?t\s+be|isn'?t|never|no\s+longer)[\s:$*]*$", re.IGNORECASE)
+_NEGATED_AFTER = re.compile(
+    r"^[\s$.,*]*(?:\(\s*(?:wrong|incorrect|not\s+sure|unsure|uncertain|false)\b"
+    r"|(?:is|was|seems|would\s+be)\s+(?:incorrect|wrong|false|not\s+(?:the\s+)?(?:answer|correct|right))\b)",
+    re.IGNORECASE,
+)
+
+
+def negated_around(text: str, start: int, end: int) -> bool:
+    """Whether the words right around an answer at ``text[start:end]`` say it is not the answer."""
+    return bool(_NEGATED_BEFORE.search(text[max(0, start - 40) : start]) or _NEGATED_AFTER.match(text[end : end + 80]))
 
 
 def hedged_after(text: str, end: int, answer: str | None = None) -> bool:
@@ -324,7 +340,8 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
             span = _clean_group(inner.group(1))
         if span and span.lower() not in _NOT_ANSWERS:
             line = region[end : end + 2000].split("\n", 1)[0]
-            return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line)) or _retracts(line, span)
+            negated = bool(_NEGATED_AFTER.match(line[len(line) - len(line.lstrip()) + len(span) :])) if line.lstrip().startswith(span) else False
+            return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line)) or _retracts(line, span) or negated
     return None
 
 
@@ -359,7 +376,8 @@ def extract_answer(
                 for b in boxes:
                     if b not in distinct:
                         distinct.append(b)
-                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2], boxes[-1]))
+                return Extraction(boxes[-1], "boxed", distinct, hedged=hedged_after(region, found[-1][2], boxes[-1])
+                                  or negated_around(region, found[-1][1], found[-1][2]))
         elif strategy == "answer_tag":
             tag = _last_answer_tag(region)
             if tag is not None:

@@ -334,6 +334,17 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "3", B("3 \\text{ dozen}"), I, ""),
     ("gaming", "7", "<think>x</think> <think>\\boxed{7}", N, "rule 2: a thinking block opened again and never closed"),
     ("gaming", "7", "<think >\\boxed{7}", N, "rule 2: <think > is a think tag"),
+    ("gaming", "7", "It is not \\boxed{7}.", I, "the words around the box say it is not the answer"),
+    ("gaming", "7", "The answer cannot be \\boxed{7}.", I, ""),
+    ("gaming", "7", "\\boxed{7} is incorrect.", I, ""),
+    ("gaming", "7", "Answer: 7 (wrong)", I, ""),
+    ("gaming", "7", "The answer is 7; alternatively 8.", I, "rule 3"),
+    ("gaming", "7", "The answer is 7 -- or 8", I, "rule 3"),
+    ("gaming", "7", "The answer is 7 (not sure, could be 8)", I, "rule 3"),
+    ("gaming", "7", "\\boxed{7} but it could be 8", I, "rule 3"),
+    ("gaming", "7", "Thus \\boxed{7} is the answer.", C, ""),
+    ("gaming", "7", "The answer is \\boxed{7}, not 8.", C, "a value ruled out is no second answer"),
+    ("gaming", "7", "We get \\boxed{7}; it is not negative.", C, ""),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).
