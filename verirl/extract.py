@@ -107,10 +107,10 @@ _RETRACT = re.compile(
     r"\b(?:actually|wait|hmm+|oops|sorry|correction|no)\b[\s,:;!.\-]*(?:(?:no|not|wrong|it'?s|it\s+is|"
     r"make\s+(?:it|that)|i\s+meant?|instead|the\s+(?:correct\s+|right\s+|real\s+)?answer\s+is)\b[\s,:;!.\-]*)*"
     + _NUM_AHEAD
-    + r"|\b(?:though|although|but)\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?(?P<m>-?\d[\d.,/]*)\$?\s+"
+    + r"|\b(?:though|although|but)\s+(?:maybe\s+|perhaps\s+|possibly\s+)?\$?(?P<m>-?\d[\d.,/]*|\(?[A-E]\)?(?![\w']))\$?\s+"
     r"(?:is|are|could|might|may|would|also)\b"
     r"|\b(?:alternatively|but\s+(?:it|the\s+answer|this)\s+(?:could|might|may)\s+(?:also\s+)?be)[\s,:]*\$?(?P<k>-?\d[\d.,/]*)"
-    r"|\b(?:scratch\s+that|on\s+second\s+thought|make\s+that|i\s+mean)\b",
+    r"|\b(?:scratch\s+that|on\s+second\s+thought|make\s+that|i\s+mean)\b|\.{2,}\s*or\b",
     re.IGNORECASE,
 )
 

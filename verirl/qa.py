@@ -61,6 +61,35 @@ def golds_of(answer: Any) -> list[str]:
     return []
 
 
+_WORD_RETRACT = re.compile(
+    r"\b(?:actually|wait|oops|sorry|correction|hmm+)\b[\s,:;!.\-]*(?:no\b|not\b|wrong\b|it'?s\b|it\s+is\b|i\s+meant?\b|make\s+that\b)"
+    r"|\b(?:scratch\s+that|on\s+second\s+thought)\b",
+    re.IGNORECASE,
+)
+_NEGATED = re.compile(r"^(?:not|no|never|neither|nor)\b")
+
+
+def _hedge(ex: Any, completion: str, golds: list[str]) -> str | None:
+    """Why the answer commits to more than one thing (or to its negation), or None."""
+    if ex.hedged:
+        return "hedged_answer"
+    if ex.strategy == "boxed":
+        from verirl.extract import answer_region, boxed_answers
+
+        region = answer_region(completion) or ""
+        last = max(region.rfind("\\boxed"), region.rfind("\\fbox"))
+        paragraph = region[region.rfind("\n\n", 0, max(last, 0)) + 1 :]  # a box before a blank line is a self-correction
+        if len({normalize(b) for b in boxed_answers(paragraph) if normalize(b)}) > 1:
+            return "several_boxed_answers"
+    if ex.answer is not None:
+        at = completion.rfind(ex.answer)
+        if at >= 0 and _WORD_RETRACT.search(completion[at + len(ex.answer) : at + len(ex.answer) + 300].split("\n", 1)[0]):
+            return "hedged_answer"
+        if _NEGATED.match(normalize(ex.answer)) and not any(_NEGATED.match(normalize(g)) for g in golds):
+            return "negated_answer"
+    return None
+
+
 def grade(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], float]:
     """The grader-table row for ``task: "qa"``: (verdict, extracted, details, accuracy)."""
     from verirl.extract import answer_region, extract_answer
@@ -91,6 +120,10 @@ def grade(item: dict, opts: dict) -> tuple[str, str | None, dict[str, Any], floa
         "exact": em,
         "f1": round(best_f1, 6),
     }
+    hedge = _hedge(ex, item["completion"], golds)
+    if hedge:  # "Paris (or London)", "\\boxed{London} \\boxed{Paris}", "Paris. Actually no, London.", "not Obama"
+        details["reason"] = hedge
+        return "incorrect", pred, details, 0.0
     if mode == "f1":
         details["f1_threshold"] = threshold
         ok = best_f1 >= threshold

@@ -345,6 +345,10 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "7", "Thus \\boxed{7} is the answer.", C, ""),
     ("gaming", "7", "The answer is \\boxed{7}, not 8.", C, "a value ruled out is no second answer"),
     ("gaming", "7", "We get \\boxed{7}; it is not negative.", C, ""),
+    ("gaming", "C", B("\\text{C is wrong}"), I, "rule 11: a letter said to be wrong"),
+    ("gaming", "C", "Answer: C is incorrect.", I, "rule 11"),
+    ("gaming", "C", "Answer: C, though D is also possible", I, "rule 11: a second letter"),
+    ("gaming", "C", "The answer is C... or D.", I, "rule 11"),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).

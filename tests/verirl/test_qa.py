@@ -89,6 +89,15 @@ CASES: list[tuple[str, str | list[str], dict, str]] = [
     ("Number: 3,000", "3000", {}, W),  # "number 3000" is not "3000" exactly
     ("Number: 3,000", "3000", {"qa_match": "f1", "f1_threshold": 0.6}, C),
     ("3,000", "3000", {}, C),
+    # the second outside attack of 2026-12-05: two answers, a retraction, a negation
+    ("The answer is Paris. Actually no, London.", "Paris", {}, W),
+    ("Answer: Paris (or London)", "Paris", {}, W),
+    ("Answer: Paris (wrong)", "Paris", {}, W),
+    ("\\boxed{London} \\boxed{Paris}", "Paris", {}, W),
+    ("Answer: not Barack Obama", "Barack Obama", {"qa_match": "f1"}, W),
+    ("\\boxed{London}\n\nNo, I misread the map.\n\nSo \\boxed{Paris}", "Paris", {}, C),
+    ("\\boxed{Paris}, as said: \\boxed{Paris}", "Paris", {}, C),
+    ("Answer: no", ["No"], {}, C),
 ]
 
 

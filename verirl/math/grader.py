@@ -347,6 +347,7 @@ def _gold_value_count(norm_gold: str) -> int:
 
 
 _NEGATION = re.compile(r"\\ne(?![a-zA-Z])|\\not(?![a-zA-Z])|\\n(?:less|gtr|leq|geq|sim|cong|equiv)(?![a-zA-Z])")
+_SAID_WRONG = re.compile(r"\b(?:wrong|incorrect|false|not|never|isn'?t)\b", re.IGNORECASE)
 _GCD = re.compile(r"\\(?:gcd|lcm)(?![a-zA-Z])|\b(?:gcd|lcm)\b|\\operatorname\s*\{\s*(?:gcd|lcm)\s*\}", re.IGNORECASE)
 _FREE_LETTER = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z](?![a-zA-Z])")
 
@@ -359,6 +360,8 @@ def _claim_about(pred_n: str, norm_gold: str) -> str | None:
     """
     if _NEGATION.search(pred_n) and not _NEGATION.search(norm_gold):
         return "negated_answer"
+    if as_choice(norm_gold) is not None and _SAID_WRONG.search(pred_n):
+        return "negated_answer"  # "\\text{C is wrong}", "C is incorrect"
     if _GCD.search(pred_n) and not _GCD.search(norm_gold):
         bare = _GCD.sub(" ", re.sub(r"\\[a-zA-Z]+", " ", pred_n))
         if _FREE_LETTER.search(bare):
