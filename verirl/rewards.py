@@ -165,17 +165,28 @@ def repetition_penalty(text: str, ngram: int, max_penalty: float) -> float:
     return max_penalty * (1.0 - len(set(grams)) / len(grams))
 
 
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+# a word: one CJK/kana/hangul character (no spaces between them), or a run of anything else up to
+# whitespace or a zero-width character ("a\u200bb" is two words: joining with U+200B dodges no penalty)
+_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}\u200b\u200c\u200d\u2060\ufeff]+")
+
+
+def count_words(text: str) -> int:
+    """Words for length shaping when no token count is given (see ``_WORD``)."""
+    return sum(1 for _ in _WORD.finditer(text))
+
+
 def measure_length(item: dict, unit: str) -> tuple[float, str]:
     text = item.get("completion") or ""
     if unit == "auto":
         unit = "tokens" if item.get("num_tokens") is not None else "words"
     if unit == "tokens":
         if item.get("num_tokens") is None:
-            return float(len(text.split())), "words"
+            return float(count_words(text)), "words"
         return float(item["num_tokens"]), "tokens"
     if unit == "chars":
         return float(len(text)), "chars"
-    return float(len(text.split())), "words"
+    return float(count_words(text)), "words"
 
 
 _REGEX_BUDGET_S = 0.5

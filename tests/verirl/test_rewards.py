@@ -121,3 +121,16 @@ def test_format_checks_stay_linear_and_a_callers_regex_has_a_budget():
     # a caller's regex with catastrophic backtracking on the completion: not followed, never a hang
     assert format_ok("a" * 40 + "!", {"regex": r"^(a|aa)+$"}) is False
     assert format_ok("aaaa", {"regex": r"^(a|aa)+$"}) is True
+
+
+def test_words_count_cjk_characters_and_zero_width_joins():
+    # the second outside attack: "解" * 30000 was one word, so DAPO's overlong penalty never applied
+    from verirl.rewards import count_words
+
+    assert count_words("解" * 30000 + "。答案是 7") == 30000 + 4 + 1
+    assert count_words("word\u200b" * 5000) == 5000
+    assert count_words("The answer is 7.") == 4
+    spec = validate_spec("dapo")
+    long_cjk = {"task": "math", "completion": "解" * 30000 + "。答案是 7", "answer": "7"}
+    reward, br = shape_reward(long_cjk, "correct", 1.0, spec)
+    assert br["length_unit"] == "words" and br["length"] == -1.0 and reward == 0.0, br  # +1 accuracy, -1 overlong
