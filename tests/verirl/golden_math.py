@@ -349,6 +349,13 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "C", "Answer: C is incorrect.", I, "rule 11"),
     ("gaming", "C", "Answer: C, though D is also possible", I, "rule 11: a second letter"),
     ("gaming", "C", "The answer is C... or D.", I, "rule 11"),
+    ("gaming", "10", B("10_{{7}}"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "10", B("{10}_{7}"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "10", B("10_ 7"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "10", B("10_{[7]}"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "10", B("10_{\\text{seven}}"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "10", B("10_{two}"), I, "a base-7 numeral in another spelling"),
+    ("gaming", "17", B("17_{\\text{base }8}"), I, "17 in base 8 is 15"),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).

@@ -238,6 +238,25 @@ def _compare_lists(gold: str, pred: str, rel_tol: float | None) -> bool | None:
 _BASE = re.compile(r"^(?=[0-9A-Z]*\d)([0-9A-Z]+)_\{?\(?(\d{1,2})\)?\}?$")
 
 
+_NUMERAL_SUB = re.compile(r"^\{?\s*[0-9A-Z]+\s*\}?\s*_")
+_BASE_WORDS = {"two": 2, "binary": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "octal": 8,
+               "nine": 9, "ten": 10, "decimal": 10, "twelve": 12, "sixteen": 16, "hex": 16, "hexadecimal": 16}
+
+
+def _plain_base(s: str) -> str:
+    """``{10}_{7}``, ``10_{{7}}``, ``10_ 7``, ``17_{\\text{base }8}``, ``10_{two}`` spelled ``10_7`` / ``17_8``."""
+    m = re.match(r"^\{?\s*([0-9A-Z]+)\s*\}?\s*_\s*(.+)$", s)
+    if not m:
+        return s
+    sub = re.sub(r"\\(?:text|mathrm|textrm)\s*", "", m.group(2))
+    sub = re.sub(r"[{}\[\]()\s]|base", "", sub, flags=re.IGNORECASE).lower()
+    if sub.isdigit():
+        return f"{m.group(1)}_{sub}"
+    if sub in _BASE_WORDS:
+        return f"{m.group(1)}_{_BASE_WORDS[sub]}"
+    return s
+
+
 def _base_numbers(ng: str, np_: str) -> bool | None:
     """``100_2`` (a numeral in base 2) read by its value, or None when neither side is one.
 
@@ -245,8 +264,12 @@ def _base_numbers(ng: str, np_: str) -> bool | None:
     (``10100_2`` for ``10100_2``: the question named the base); a base-b numeral against a plain gold
     is its value in base b (``100_2`` is 4, never 100).
     """
-    pb, gb = _BASE.match(np_), _BASE.match(ng)
-    if pb is None or int(pb.group(2)) == 10:
+    pb, gb = _BASE.match(_plain_base(np_)), _BASE.match(_plain_base(ng))
+    if pb is None:
+        if "_" not in ng and _NUMERAL_SUB.match(np_):
+            return False  # "10_{\\text{seven}}", "10_{[7]}": a numeral in a base we cannot read
+        return None
+    if int(pb.group(2)) == 10:
         return None
     if gb is not None:
         return pb.group(1).upper() == gb.group(1).upper() and pb.group(2) == gb.group(2)
