@@ -115,20 +115,43 @@ _RETRACT = re.compile(
 )
 
 
+_HEDGE_WORD = re.compile(
+    r"(?:可能|不确定|也许|或许|大概|或者|还是|\b(?:vielleicht|oder|peut-[êe]tre|quiz[áa]s|maybe|possibly|perhaps|probably|"
+    r"could|might|wrong|error|mistake|unsure|not\s+sure)\b)[^\d\n]{0,12}?\$?(?P<h>-?\d[\d.,/]*)"
+    r"|(?P<o>-?\d[\d.,/]*)\$?\s+otherwise\b",
+    re.IGNORECASE,
+)
+_ADJACENT = re.compile(r"^[\s$.]*(?:\(\s*\$?\s*|\$\s*)(?P<a>-?\d[\d.,/]*)")  # "$7$ ($8$)", "$7$ $8$"
+_NEXT_LINE_RETRACTS = re.compile(r"^\s*(?:actually|wait|oops|correction|hmm+|no)\b[^\n]*\b(?:wrong|error|mistake|no)\b", re.IGNORECASE)
+
+
+def _differs(other: str | None, answer: str | None) -> bool:
+    return other is None or answer is None or normalize_loose(other).rstrip(".,") != normalize_loose(answer).rstrip(".,")
+
+
 def _retracts(line: str, answer: str | None) -> bool:
     """Whether ``line`` (what follows an answer) takes it back or offers a different value."""
     for m in _RETRACT.finditer(line):
-        other = m.group("n") or m.group("m") or m.group("k")
-        if other is None or answer is None:
+        if _differs(m.group("n") or m.group("m") or m.group("k"), answer):
             return True
-        if normalize_loose(other).rstrip(".,") != normalize_loose(answer).rstrip(".,"):
-            return True
-    return False
+    at = line.find(answer) if answer else -1
+    rest = line[at + len(answer) :] if at >= 0 and answer else line
+    adjacent = _ADJACENT.match(rest)
+    if adjacent and answer is not None and _differs(adjacent.group("a"), answer):
+        return True
+    return any(_differs(m.group("h") or m.group("o"), answer) for m in _HEDGE_WORD.finditer(rest) if answer is not None)
+
+
+def _line_and_retraction(text: str) -> str:
+    """The first line of ``text``, and the next non-empty one when it starts by taking something back."""
+    lines = text.split("\n")
+    nxt = next((ln for ln in lines[1:4] if ln.strip()), "")
+    return lines[0] + (" " + nxt if _NEXT_LINE_RETRACTS.match(nxt) else "")
 
 
 def retracted_after(text: str, end: int, answer: str | None = None) -> bool:
     """Whether the rest of the answer's line takes it back or offers another value."""
-    return _retracts(text[end : end + 300].split("\n", 1)[0], answer)
+    return _retracts(_line_and_retraction(text[end : end + 600]), answer)
 
 
 # the answer said to be wrong right before or right after it: "It is not \\boxed{7}", "\\boxed{7} is incorrect",
@@ -339,7 +362,7 @@ def _marker_answer(region: str, which: tuple[str, ...]) -> tuple[str, str, bool]
         if inner and re.search(r"[a-z]{3,}\s", span[: inner.start()]):
             span = _clean_group(inner.group(1))
         if span and span.lower() not in _NOT_ANSWERS:
-            line = region[end : end + 2000].split("\n", 1)[0]
+            line = _line_and_retraction(region[end : end + 2000])
             negated = bool(_NEGATED_AFTER.match(line[len(line) - len(line.lstrip()) + len(span) :])) if line.lstrip().startswith(span) else False
             return span, kind, tail_hedge or bool(_HEDGE_IN_LINE.search(line)) or _retracts(line, span) or negated
     return None
@@ -382,7 +405,8 @@ def extract_answer(
             tag = _last_answer_tag(region)
             if tag is not None:
                 ans = take_span(tag)
-                return Extraction(ans, "answer_tag", [ans])
+                close = list(_TAG_CLOSE.finditer(region))[-1].end()
+                return Extraction(ans, "answer_tag", [ans], hedged=hedged_after(region, close, ans) or negated_around(region, close, close))
         elif strategy in ("final_answer", "answer_line"):
             # the written markers next to each other in the order compete by position
             group = (strategy,)

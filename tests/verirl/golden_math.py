@@ -356,6 +356,18 @@ GOLDEN: list[tuple[str, str, str, str, str]] = [
     ("gaming", "10", B("10_{\\text{seven}}"), I, "a base-7 numeral in another spelling"),
     ("gaming", "10", B("10_{two}"), I, "a base-7 numeral in another spelling"),
     ("gaming", "17", B("17_{\\text{base }8}"), I, "17 in base 8 is 15"),
+    ("gaming", "7", '答案：7（不确定，可能是8）', I, 'a hedge in Chinese'),
+    ("gaming", "7", '答案是 7，也可能是 8', I, ''),
+    ("gaming", "7", 'die Antwort ist 7 (vielleicht 8)', I, 'a hedge in German'),
+    ("gaming", "7", 'The answer is $7$ ($8$).', I, 'a second value in parentheses'),
+    ("gaming", "7", 'Answer: $7$ $8$', I, 'two values side by side'),
+    ("gaming", "7", 'The answer is 7 if n is even and 8 otherwise.', I, 'a conditional answer'),
+    ("gaming", "7", "\\\\boxed{7}. Actually, I made an error: it's 8.", I, 'a retraction'),
+    ("gaming", "7", "#### 7\\nWait, that's wrong. It's 8.", I, 'a retraction on the next line'),
+    ("gaming", "7", '<answer>7</answer>\\nActually no, 8.', I, 'a retraction after the tag'),
+    ("gaming", "7", '<answer>7</answer> is wrong', I, ''),
+    ("gaming", "7", "The answer is 7, which could be checked with 3 examples.", C, "a number in prose is no candidate"),
+    ("gaming", "7", "\\boxed{7}\n\nWait, let me verify: 3+4=7. Yes.", C, "a check after the answer is no retraction"),
 ]
 
 # Near misses and unboxed forms from issue 11 (answers nobody here wrote first).
